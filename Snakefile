@@ -1,0 +1,23 @@
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+report: "report/workflow.rst"
+
+
+include: "rules/common.smk"
+include: "rules/probe.smk"
+include: "rules/prepare.smk"
+include: "rules/sample.smk"
+include: "rules/embed.smk"
+include: "rules/distance.smk"
+include: "rules/report.smk"
+
+
+rule all:
+    input:
+        REPORT_OUTPUTS,

@@ -1,0 +1,14 @@
+rule embed_batch:
+    input:
+        batches="results/batches/{dataset}/tokens.zarr",
+        probe=BUILT_PROBE,
+    output:
+        directory("results/embeddings/{dataset}/batch{batch}.zarr"),
+    params:
+        identity=cfg.embedding_spec(CONFIG),
+        device=CONFIG["task2vec"]["device"],
+    threads: 1
+    log:
+        "logs/embed_batch/{dataset}/batch{batch}.log",
+    script:
+        "../scripts/embed_batch.py"

@@ -1,0 +1,22 @@
+rule diversity_report:
+    input:
+        expand("results/distances/{dataset}.zarr", dataset=DATASETS),
+    output:
+        table=report(
+            "results/report/diversity.csv",
+            caption="../report/diversity.rst",
+            category="Diversity coefficient",
+        ),
+        markdown="results/report/diversity.md",
+        figure=report(
+            "results/report/distance_histograms.png",
+            caption="../report/histograms.rst",
+            category="Diversity coefficient",
+        ),
+    params:
+        datasets=DATASETS,
+        bootstrap=CONFIG["report"],
+    log:
+        "logs/diversity_report.log",
+    script:
+        "../scripts/diversity_report.py"

@@ -1,0 +1,14 @@
+rule sample_batches:
+    input:
+        documents="results/datasets/{dataset}/documents.parquet",
+        probe=BUILT_PROBE,
+    output:
+        batches=directory("results/batches/{dataset}/tokens.zarr"),
+        manifest="results/batches/{dataset}/manifest.tsv",
+    params:
+        sampling=sampling,
+        probe=PROBE,
+    log:
+        "logs/sample_batches/{dataset}.log",
+    script:
+        "../scripts/sample_batches.py"

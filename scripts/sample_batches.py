@@ -1,0 +1,33 @@
+"""Sample a dataset's batches, tokenise them with the probe's tokenizer, write the manifest."""
+
+import pandas as pd
+
+from task2vec_diversity.batches import sample
+from task2vec_diversity.probe import load_tokenizer
+from task2vec_diversity.runner import run
+from task2vec_diversity.store import write_arrays
+
+
+def main(snakemake, log):
+    sampling = snakemake.params.sampling
+    tokenizer = load_tokenizer(snakemake.params.probe)
+    pool = pd.read_parquet(snakemake.input.documents)
+    arrays, manifest, hashes = sample(snakemake.wildcards.dataset, pool, sampling, tokenizer)
+    attrs = {
+        "dataset": snakemake.wildcards.dataset,
+        "sampling": sampling,
+        "probe": snakemake.params.probe,
+        "tokenizer": type(tokenizer).__name__,
+        "eos_token_id": tokenizer.eos_token_id,
+        "pad_token_id": tokenizer.pad_token_id,
+        "vocab_size": len(tokenizer),
+        "tokens_sha256": hashes,
+    }
+    n, b, length = arrays["input_ids"].shape
+    chunks = {"input_ids": (1, b, length), "attention_mask": (1, b, length)}
+    write_arrays(snakemake.output.batches, arrays, attrs, chunks)
+    manifest.to_csv(snakemake.output.manifest, sep="\t", index=False)
+    log.info("%d batches of %d documents, %d tokens, mean real tokens %.1f", n, b, length, manifest.n_tokens.mean())
+
+
+run(snakemake, main)  # noqa: F821

@@ -1,0 +1,17 @@
+"""Errors a user can fix: each carries one line that names the problem and what to do."""
+
+
+class UserError(Exception):
+    """Bad input or state; reported as one line, without a traceback."""
+
+
+class ConfigError(UserError):
+    """The configuration is invalid."""
+
+
+class DataError(UserError):
+    """A dataset or batch cannot be used as configured."""
+
+
+class ProvenanceError(UserError):
+    """Results with different provenance were about to be mixed."""

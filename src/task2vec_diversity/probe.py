@@ -1,0 +1,130 @@
+"""The probe network: loaded from a hub id or a local directory through the same
+``from_pretrained`` code path, or built locally (a small GPT-2-architecture model with a
+word-level tokenizer over the GINC symbols) for the offline demo and the tests."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+EOS_TOKEN = "<|endoftext|>"
+UNK_TOKEN = "<unk>"
+
+
+def load_tokenizer(probe: dict):
+    """The probe's tokenizer, with pad = EOS taken from the tokenizer itself."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(probe["id"], revision=probe["revision"])
+    if tokenizer.eos_token_id is None:
+        raise ConfigError(f"probe '{probe['id']}': its tokenizer has no EOS token, which pads the batches")
+    tokenizer.pad_token = tokenizer.eos_token
+    tokenizer.padding_side = "right"
+    return tokenizer
+
+
+def load_model(probe: dict, device: str = "cpu"):
+    """The probe as a causal LM: pretrained weights, or a seeded random init of its config."""
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    if probe["init"] == "random":
+        config = AutoConfig.from_pretrained(probe["id"], revision=probe["revision"])
+        torch.manual_seed(probe["init_seed"])
+        model = AutoModelForCausalLM.from_config(config)
+    else:
+        model = AutoModelForCausalLM.from_pretrained(probe["id"], revision=probe["revision"], dtype=torch.float32)
+    return model.to(device)
+
+
+def resolved_revision(probe: dict, model) -> str:
+    """The revision the weights actually came from: the hub commit, or for a local
+    directory a hash of its weight files."""
+    commit = getattr(model.config, "_commit_hash", None)
+    if commit:
+        return commit
+    path = Path(probe["id"])
+    files = sorted(path.glob("*.safetensors")) + sorted(path.glob("*.bin"))
+    if not files:
+        return probe["revision"] or "unknown"
+    sha = hashlib.sha256()
+    for f in files:
+        sha.update(f.read_bytes())
+    return "sha256:" + sha.hexdigest()[:16]
+
+
+def build_tokenizer(n_symbols: int):
+    """A word-level tokenizer over EOS, UNK and the GINC vocabulary."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    from .ginc import vocabulary
+
+    vocab = {EOS_TOKEN: 0, UNK_TOKEN: 1}
+    for word in vocabulary(n_symbols):
+        vocab[word] = len(vocab)
+    backend = Tokenizer(models.WordLevel(vocab, unk_token=UNK_TOKEN))
+    backend.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    return PreTrainedTokenizerFast(
+        tokenizer_object=backend, eos_token=EOS_TOKEN, unk_token=UNK_TOKEN, pad_token=EOS_TOKEN
+    )
+
+
+def build_probe(build: dict, out_dir: str | Path, log_line=log.info) -> None:
+    """Save a small GPT-2 and its tokenizer with ``save_pretrained``; optionally pre-train it
+    briefly on GINC documents with many concepts (next-token loss)."""
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    tokenizer = build_tokenizer(build["n_symbols"])
+    config = GPT2Config(
+        vocab_size=len(tokenizer),
+        n_positions=build["n_positions"],
+        n_embd=build["n_embd"],
+        n_layer=build["n_layer"],
+        n_head=build["n_head"],
+        bos_token_id=tokenizer.eos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.eos_token_id,
+    )
+    torch.manual_seed(build["seed"])
+    model = GPT2LMHeadModel(config)
+    if build["pretrain_steps"] > 0:
+        pretrain(model, tokenizer, build, log_line)
+    model.save_pretrained(out_dir)
+    tokenizer.save_pretrained(out_dir)
+
+
+def pretrain(model, tokenizer, build: dict, log_line) -> None:
+    """A short next-token pre-training on GINC with ``pretrain_concepts`` concepts."""
+    from .ginc import GincSpec, generate_documents, vocabulary
+
+    length = build["n_positions"]
+    steps, batch = build["pretrain_steps"], 16
+    spec = GincSpec(
+        n_concepts=build["pretrain_concepts"],
+        n_symbols=build["n_symbols"],
+        n_documents=steps * batch // 8 + 1,
+        document_length=8 * length,
+        seed=build["seed"] + 7919,
+    )
+    symbols, _ = generate_documents(spec)
+    token_of_symbol = np.asarray(tokenizer.convert_tokens_to_ids(vocabulary(build["n_symbols"])))
+    ids = torch.as_tensor(token_of_symbol[symbols.reshape(-1, length)])
+    optimizer = torch.optim.AdamW(model.parameters(), lr=build["pretrain_lr"])
+    model.train()
+    for step in range(steps):
+        x = ids[step * batch : (step + 1) * batch]
+        logits = model(input_ids=x).logits
+        loss = torch.nn.functional.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]), x[:, 1:].reshape(-1))
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        if (step + 1) % 50 == 0 or step == steps - 1:
+            log_line(f"pretrain step {step + 1}/{steps} loss {loss.item():.4f}")

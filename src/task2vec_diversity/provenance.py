@@ -1,0 +1,65 @@
+"""Every result carries its provenance; results whose provenance differs are never mixed."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from .errors import ProvenanceError
+from .store import read_array
+
+
+def _canonical(obj) -> str:
+    return json.dumps(obj, sort_keys=True)
+
+
+def _first_difference(a: dict, b: dict, prefix: str = "") -> str:
+    for key in sorted(set(a) | set(b)):
+        x, y = a.get(key), b.get(key)
+        if isinstance(x, dict) and isinstance(y, dict):
+            found = _first_difference(x, y, f"{prefix}{key}.")
+            if found:
+                return found
+        elif _canonical(x) != _canonical(y):
+            return f"{prefix}{key}: {x!r} vs {y!r}"
+    return ""
+
+
+def load_embeddings(paths, expected_identity: dict, batches_attrs: dict) -> tuple[np.ndarray, dict]:
+    """Stack a dataset's embeddings after checking that every one was computed with the
+    expected probe and method, from the same probe weights, and from the tokens its batch
+    holds now. Returns the vectors and the provenance shared by all of them."""
+    expected = json.loads(_canonical(expected_identity))
+    vectors, revisions = [], set()
+    hashes = batches_attrs["tokens_sha256"]
+    for path in paths:
+        vector, attrs = read_array(path, "embedding")
+        if _canonical(attrs["identity"]) != _canonical(expected):
+            raise ProvenanceError(
+                f"{path} was computed with different settings ({_first_difference(attrs['identity'], expected)}); "
+                "refusing to mix them: rerun its embedding or restore the config it was made with"
+            )
+        if attrs["tokens_sha256"] != hashes[attrs["batch"]]:
+            raise ProvenanceError(
+                f"{path} was computed from other tokens than batch {attrs['batch']} holds now; "
+                "rerun it (snakemake --forcerun embed_batch)"
+            )
+        revisions.add(attrs["probe_revision"])
+        vectors.append(vector)
+    if len(revisions) > 1:
+        raise ProvenanceError(
+            f"embeddings of one dataset come from different probe weights ({', '.join(sorted(revisions))}); "
+            "refusing to mix them: rerun the embeddings"
+        )
+    if len({len(v) for v in vectors}) > 1:
+        raise ProvenanceError("embeddings differ in length; refusing to mix them: rerun the embeddings")
+    shared = {
+        "identity": expected,
+        "dataset": batches_attrs["dataset"],
+        "probe_revision": revisions.pop(),
+        "batch_size": batches_attrs["sampling"]["batch_size"],
+        "max_length": batches_attrs["sampling"]["max_length"],
+        "n_batches": len(vectors),
+    }
+    return np.stack(vectors), shared

@@ -1,0 +1,194 @@
+"""Task2Vec embedding of one batch: the diagonal Fisher Information of a probe network
+after a short fine-tuning of its head (METHOD.md section 2).
+
+Two variants, never mixed:
+
+- ``reference``: the paper's setting to the letter. Training mode (dropout on), only the
+  (tied) LM head weight is optimised with AdamW, fine-tuning loss ignores label == EOS,
+  Monte-Carlo Fisher with the reference's off-by-one (token sampled at t+1 scored against
+  the logits at t), sampled targets equal to EOS ignored, pads not masked.
+- ``exact``: eval mode (no dropout), the target sampled at t is scored against the logits
+  at t, and positions whose predicted token is padding are masked in both losses. The head
+  stays tied to the input embedding, as in the reference.
+
+In both the Fisher is the squared gradient of each mini-batch MEAN loss, summed over the
+mini-batches and divided by their number, reduced filter-wise (mean over all but the first
+dimension of every module weight except the output embedding), in module order.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .config import VARIANTS
+
+
+@dataclass(frozen=True)
+class Settings:
+    variant: str = "reference"
+    epochs: int = 10
+    lr: float = 5e-5
+    eps: float = 1e-8
+    weight_decay: float = 1e-4
+    minibatch_size: int = 8
+    finetune: bool = True
+    seed: int = 42
+
+    def __post_init__(self):
+        if self.variant not in VARIANTS:
+            raise ValueError(f"variant must be one of {VARIANTS}, got {self.variant!r}")
+
+
+@dataclass
+class Embedding:
+    vector: np.ndarray
+    epoch_losses: list[float] = field(default_factory=list)
+    finetune_seconds: float = 0.0
+    fisher_seconds: float = 0.0
+    empty_minibatches: int = 0
+
+
+def embedded_weights(model: torch.nn.Module) -> list[tuple[str, torch.nn.Parameter]]:
+    """(module name, weight) of every module with a ``.weight``, in module order, except
+    the output embedding (lm_head), whose tied weight is counted through the input
+    embedding."""
+    head = model.get_output_embeddings()
+    return [
+        (name, module.weight)
+        for name, module in model.named_modules()
+        if module is not head and isinstance(getattr(module, "weight", None), torch.nn.Parameter)
+    ]
+
+
+def filterwise_mean(tensor: torch.Tensor) -> torch.Tensor:
+    """Mean over all dimensions but the first (a vector stays as it is)."""
+    return tensor.reshape(tensor.shape[0], -1).mean(dim=1)
+
+
+def _mean_loss(logits: torch.Tensor, targets: torch.Tensor, valid: torch.Tensor) -> tuple[torch.Tensor, bool]:
+    """Mean cross-entropy over valid positions; a mini-batch with none gives 0 (and False)."""
+    losses = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), reduction="none")
+    valid = valid.reshape(-1)
+    count = valid.sum()
+    if count == 0:
+        return (losses * 0).sum(), False
+    return (losses * valid).sum() / count, True
+
+
+def finetune_loss(logits, input_ids, attention_mask, eos_id: int, variant: str):
+    """Next-token cross-entropy of logits[:, :-1] against input_ids[:, 1:]."""
+    targets = input_ids[:, 1:]
+    if variant == "reference":
+        valid = targets != eos_id
+    else:
+        valid = attention_mask[:, 1:].bool()
+    return _mean_loss(logits[:, :-1], targets, valid)
+
+
+def sample_targets(logits: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """One token per position, drawn from the model's own softmax at that position."""
+    probs = torch.softmax(logits.detach().float(), dim=-1)
+    flat = torch.multinomial(probs.reshape(-1, probs.shape[-1]), 1, generator=generator)
+    return flat.reshape(probs.shape[:-1])
+
+
+def fisher_loss(logits, sampled, attention_mask, eos_id: int, variant: str):
+    """Loss whose squared gradient is the Monte-Carlo Fisher of one mini-batch."""
+    if variant == "reference":
+        # the reference's off-by-one: the token sampled at t+1 is scored against logits at t
+        targets = sampled[:, 1:]
+        return _mean_loss(logits[:, :-1], targets, targets != eos_id)
+    targets = sampled[:, :-1]
+    return _mean_loss(logits[:, :-1], targets, attention_mask[:, 1:].bool())
+
+
+def _minibatches(n: int, size: int):
+    return [slice(start, min(start + size, n)) for start in range(0, n, size)]
+
+
+def finetune(model, input_ids, attention_mask, settings: Settings, eos_id: int, log=None) -> list[float]:
+    """Fine-tune the (tied) head weight for ``settings.epochs`` epochs; returns mean loss per epoch.
+
+    Only the head weight is handed to the optimiser, as in the reference; the other
+    weights are frozen during fine-tuning, which skips their unused weight gradients
+    without changing the head's gradient (it still flows through the whole network).
+    """
+    head = model.get_output_embeddings().weight
+    frozen = [p for p in model.parameters() if p is not head and p.requires_grad]
+    for p in frozen:
+        p.requires_grad_(False)
+    optimizer = torch.optim.AdamW(
+        [head], lr=settings.lr, betas=(0.9, 0.999), eps=settings.eps, weight_decay=settings.weight_decay
+    )
+    epoch_losses = []
+    try:
+        for epoch in range(settings.epochs):
+            total, count = 0.0, 0
+            for mb in _minibatches(len(input_ids), settings.minibatch_size):
+                optimizer.zero_grad(set_to_none=True)
+                logits = model(input_ids=input_ids[mb], attention_mask=attention_mask[mb]).logits
+                loss, nonempty = finetune_loss(logits, input_ids[mb], attention_mask[mb], eos_id, settings.variant)
+                if nonempty:
+                    loss.backward()
+                    optimizer.step()
+                    total += loss.item()
+                    count += 1
+            epoch_losses.append(total / max(count, 1))
+            if log:
+                log(f"epoch {epoch + 1}/{settings.epochs} loss {epoch_losses[-1]:.6f}")
+    finally:
+        for p in frozen:
+            p.requires_grad_(True)
+    return epoch_losses
+
+
+def fisher_diagonal(
+    model, input_ids, attention_mask, settings: Settings, eos_id: int, targets: torch.Tensor | None = None
+) -> tuple[dict[int, torch.Tensor], int]:
+    """Squared mini-batch-mean-loss gradients, summed and divided by the number of
+    mini-batches, keyed by ``id(parameter)``. ``targets`` replaces the Monte-Carlo sample
+    (for tests); returns the accumulators and the number of mini-batches with no target."""
+    params = [p for _, p in embedded_weights(model)]
+    acc = {id(p): torch.zeros_like(p) for p in params}
+    batches = _minibatches(len(input_ids), settings.minibatch_size)
+    empty = 0
+    for mb in batches:
+        model.zero_grad(set_to_none=True)
+        logits = model(input_ids=input_ids[mb], attention_mask=attention_mask[mb]).logits
+        sampled = sample_targets(logits) if targets is None else targets[mb]
+        loss, nonempty = fisher_loss(logits, sampled, attention_mask[mb], eos_id, settings.variant)
+        if not nonempty:
+            empty += 1
+            continue
+        grads = torch.autograd.grad(loss, params, allow_unused=True)
+        for p, g in zip(params, grads):
+            if g is not None:
+                acc[id(p)] += g.detach() ** 2
+    for value in acc.values():
+        value /= len(batches)
+    return acc, empty
+
+
+def embed(model, input_ids, attention_mask, settings: Settings, batch_index: int, eos_id: int, log=None) -> Embedding:
+    """Task2Vec embedding of one batch. ``model`` must be a fresh copy of the probe: it is modified."""
+    torch.manual_seed(settings.seed + batch_index)
+    if settings.variant == "reference":
+        model.train()
+    else:
+        model.eval()
+    result = Embedding(vector=np.empty(0, dtype=np.float32))
+    start = time.perf_counter()
+    if settings.finetune and settings.epochs > 0:
+        result.epoch_losses = finetune(model, input_ids, attention_mask, settings, eos_id, log)
+    result.finetune_seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    acc, result.empty_minibatches = fisher_diagonal(model, input_ids, attention_mask, settings, eos_id)
+    result.fisher_seconds = time.perf_counter() - start
+    vector = torch.cat([filterwise_mean(acc[id(p)]) for _, p in embedded_weights(model)])
+    result.vector = vector.detach().cpu().numpy().astype(np.float32)
+    return result
