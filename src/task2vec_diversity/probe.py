@@ -102,7 +102,9 @@ def build_probe(build: dict, out_dir: str | Path, log_line=log.info) -> None:
 
 
 def pretrain(model, tokenizer, build: dict, log_line) -> None:
-    """A short next-token pre-training on GINC with ``pretrain_concepts`` concepts."""
+    """A short next-token pre-training, so that the probe knows language-like structure as a
+    pretrained LM does: GINC documents with ``pretrain_concepts`` concepts, and one sequence
+    in four a single repeated token (a pretrained LM continues a repetition)."""
     from .ginc import GincSpec, generate_documents, vocabulary
 
     length = build["n_positions"]
@@ -117,6 +119,9 @@ def pretrain(model, tokenizer, build: dict, log_line) -> None:
     symbols, _ = generate_documents(spec)
     token_of_symbol = np.asarray(tokenizer.convert_tokens_to_ids(vocabulary(build["n_symbols"])))
     ids = torch.as_tensor(token_of_symbol[symbols.reshape(-1, length)])
+    rng = np.random.default_rng(build["seed"])
+    repeated = rng.random(len(ids)) < 0.25
+    ids[repeated] = torch.as_tensor(rng.choice(token_of_symbol, size=int(repeated.sum())))[:, None]
     optimizer = torch.optim.AdamW(model.parameters(), lr=build["pretrain_lr"])
     model.train()
     for step in range(steps):
