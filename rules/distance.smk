@@ -4,9 +4,9 @@ rule distance_matrix:
         embeddings=embeddings,
     output:
         directory("results/distances/{dataset}.zarr"),
-    params:
-        identity=cfg.embedding_spec(CONFIG),
     log:
         "logs/distance_matrix/{dataset}.log",
+    params:
+        identity=cfg.embedding_spec(CONFIG),
     script:
         "../scripts/distance_matrix.py"

@@ -4,11 +4,11 @@ rule embed_batch:
         probe=BUILT_PROBE,
     output:
         directory("results/embeddings/{dataset}/batch{batch}.zarr"),
+    log:
+        "logs/embed_batch/{dataset}/batch{batch}.log",
+    threads: 1
     params:
         identity=cfg.embedding_spec(CONFIG),
         device=CONFIG["task2vec"]["device"],
-    threads: 1
-    log:
-        "logs/embed_batch/{dataset}/batch{batch}.log",
     script:
         "../scripts/embed_batch.py"

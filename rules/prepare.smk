@@ -3,10 +3,10 @@ rule prepare_dataset:
         probe=prepare_input,
     output:
         "results/datasets/{dataset}/documents.parquet",
+    log:
+        "logs/prepare_dataset/{dataset}.log",
     params:
         spec=dataset_spec,
         probe=PROBE,
-    log:
-        "logs/prepare_dataset/{dataset}.log",
     script:
         "../scripts/prepare_dataset.py"

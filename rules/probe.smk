@@ -1,9 +1,9 @@
 rule build_probe:
     output:
         directory("results/probe"),
-    params:
-        build=CONFIG["probe"]["build"],
     log:
         "logs/build_probe.log",
+    params:
+        build=CONFIG["probe"]["build"],
     script:
         "../scripts/build_probe.py"

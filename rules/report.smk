@@ -13,10 +13,10 @@ rule diversity_report:
             caption="../report/histograms.rst",
             category="Diversity coefficient",
         ),
+    log:
+        "logs/diversity_report.log",
     params:
         datasets=DATASETS,
         bootstrap=CONFIG["report"],
-    log:
-        "logs/diversity_report.log",
     script:
         "../scripts/diversity_report.py"

@@ -5,10 +5,10 @@ rule sample_batches:
     output:
         batches=directory("results/batches/{dataset}/tokens.zarr"),
         manifest="results/batches/{dataset}/manifest.tsv",
+    log:
+        "logs/sample_batches/{dataset}.log",
     params:
         sampling=sampling,
         probe=PROBE,
-    log:
-        "logs/sample_batches/{dataset}.log",
     script:
         "../scripts/sample_batches.py"

@@ -26,8 +26,10 @@ def main(snakemake, log):
     log.info("batch %d: %s tokens on %s, probe %s", index, tuple(input_ids.shape), device, identity["probe"]["id"])
     result = embed(model, input_ids, attention_mask, settings, index, batches.attrs["eos_token_id"], log.info)
     log.info(
-        "fine-tuning %.2f s, Fisher %.2f s, embedding of %d values", result.finetune_seconds,
-        result.fisher_seconds, len(result.vector),
+        "fine-tuning %.2f s, Fisher %.2f s, embedding of %d values",
+        result.finetune_seconds,
+        result.fisher_seconds,
+        len(result.vector),
     )
     if result.empty_minibatches:
         log.warning("%d Fisher mini-batches had no target left and added nothing", result.empty_minibatches)

@@ -65,15 +65,11 @@ def test_stochastic_matrices():
         assert_stochastic(start)
         assert_stochastic(slot)
     # Concepts differ in their slot transitions.
-    assert not np.allclose(
-        concept_parameters(spec, 0)[1], concept_parameters(spec, 1)[1]
-    )
+    assert not np.allclose(concept_parameters(spec, 0)[1], concept_parameters(spec, 1)[1])
 
 
 def test_value_transition_is_shared_and_seeded():
-    assert np.array_equal(
-        value_transition(small(n_concepts=2)), value_transition(small(n_concepts=900))
-    )
+    assert np.array_equal(value_transition(small(n_concepts=2)), value_transition(small(n_concepts=900)))
     assert not np.allclose(value_transition(small()), value_transition(small(seed=2)))
 
 
@@ -129,21 +125,15 @@ def empirical_transitions(states, n):
 
 
 def test_sampled_paths_follow_the_chain():
-    spec = GincSpec(
-        n_concepts=3, n_values=4, n_slots=5, n_documents=400, document_length=1000
-    )
+    spec = GincSpec(n_concepts=3, n_values=4, n_slots=5, n_documents=400, document_length=1000)
     concepts = np.repeat([0, 2], 200)
     values, slots = _sample_states(spec, concepts, np.random.default_rng(0))
     assert values.shape == slots.shape == (400, 1000)
-    np.testing.assert_allclose(
-        empirical_transitions(values, 4), value_transition(spec), atol=0.01
-    )
+    np.testing.assert_allclose(empirical_transitions(values, 4), value_transition(spec), atol=0.01)
     for concept in (0, 2):
         _, slot = concept_parameters(spec, concept)
         rows = concepts == concept
-        np.testing.assert_allclose(
-            empirical_transitions(slots[rows], 5), slot, atol=0.01
-        )
+        np.testing.assert_allclose(empirical_transitions(slots[rows], 5), slot, atol=0.01)
     # Start states: near-uniform start distribution, every component reachable.
     start_states = values[:, 0] * spec.n_slots + slots[:, 0]
     assert len(np.unique(start_states)) > 15
@@ -159,9 +149,7 @@ def test_start_distribution_is_followed():
         document_length=1,
     )
     start, _ = concept_parameters(spec, 0)
-    values, slots = _sample_states(
-        spec, np.zeros(20000, dtype=int), np.random.default_rng(1)
-    )
+    values, slots = _sample_states(spec, np.zeros(20000, dtype=int), np.random.default_rng(1))
     freq = np.bincount(values[:, 0] * 2 + slots[:, 0], minlength=4) / 20000
     np.testing.assert_allclose(freq, start, atol=0.015)
 
@@ -171,9 +159,7 @@ def test_symbols_are_emissions_of_the_paths():
     symbols, concepts = generate_documents(spec)
     # Replay the document stream: same generator, same draws after the concepts.
     rng = np.random.default_rng(np.random.SeedSequence([spec.seed, 3]))
-    assert np.array_equal(
-        rng.integers(0, spec.n_concepts, size=spec.n_documents), concepts
-    )
+    assert np.array_equal(rng.integers(0, spec.n_concepts, size=spec.n_documents), concepts)
     values, slots = _sample_states(spec, concepts, rng)
     assert np.array_equal(symbols, emission_table(spec)[values, slots])
     assert np.array_equal(symbols == 0, slots == 0)

@@ -50,21 +50,15 @@ class GincSpec:
             ("seed", 0),
         ):
             value = getattr(self, name)
-            is_int = isinstance(value, (int, np.integer)) and not isinstance(
-                value, bool
-            )
+            is_int = isinstance(value, (int, np.integer)) and not isinstance(value, bool)
             if not is_int or value < minimum:
-                raise ValueError(
-                    f"{name} must be an integer >= {minimum}, got {value!r}"
-                )
+                raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
         for name in ("transition_temp", "start_temp"):
             value = getattr(self, name)
             if not np.isfinite(value) or value <= 0:
                 raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
         if not 0.0 <= self.value_identity_coeff <= 1.0:
-            raise ValueError(
-                f"value_identity_coeff must be in [0, 1], got {self.value_identity_coeff!r}"
-            )
+            raise ValueError(f"value_identity_coeff must be in [0, 1], got {self.value_identity_coeff!r}")
 
 
 def _words():
@@ -122,9 +116,7 @@ def concept_parameters(spec: GincSpec, concept: int) -> tuple[np.ndarray, np.nda
     if not 0 <= concept < spec.n_concepts:
         raise ValueError(f"concept must be in [0, {spec.n_concepts}), got {concept}")
     rng = _rng(spec, _CONCEPT_STREAM, int(concept))
-    startprob = _softmax(
-        (rng.random(spec.n_values * spec.n_slots) - 0.5) / spec.start_temp
-    )
+    startprob = _softmax((rng.random(spec.n_values * spec.n_slots) - 0.5) / spec.start_temp)
     slot_transmat = _transition_block(spec.n_slots, spec.transition_temp, rng)
     return startprob, slot_transmat
 
@@ -140,9 +132,7 @@ def _inverse_cdf(cdf_rows: np.ndarray, u: np.ndarray) -> np.ndarray:
     return (cdf_rows <= u[:, None]).sum(axis=1)
 
 
-def _sample_states(
-    spec: GincSpec, concepts: np.ndarray, rng: np.random.Generator
-) -> tuple[np.ndarray, np.ndarray]:
+def _sample_states(spec: GincSpec, concepts: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """Hidden value and slot paths, each (len(concepts), document_length)."""
     concepts = np.asarray(concepts)
     used, concept_index = np.unique(concepts, return_inverse=True)
@@ -178,12 +168,8 @@ def documents_as_text(symbols: np.ndarray, n_symbols: int) -> list[str]:
     """Each row of symbols as its vocabulary words joined by single spaces."""
     symbols = np.asarray(symbols)
     if symbols.ndim != 2:
-        raise ValueError(
-            f"symbols must be 2-D (documents x positions), got {symbols.ndim}-D"
-        )
+        raise ValueError(f"symbols must be 2-D (documents x positions), got {symbols.ndim}-D")
     if symbols.size and (symbols.min() < 0 or symbols.max() >= n_symbols):
-        raise ValueError(
-            f"symbols must be in [0, {n_symbols}), got [{symbols.min()}, {symbols.max()}]"
-        )
+        raise ValueError(f"symbols must be in [0, {n_symbols}), got [{symbols.min()}, {symbols.max()}]")
     words = vocabulary(n_symbols)
     return [" ".join([words[i] for i in row]) for row in symbols.tolist()]

@@ -7,7 +7,6 @@ import numpy as np
 import pandas as pd
 
 from .coefficients import coefficient
-from .distance import upper_triangle
 
 COLUMNS = [
     "dataset",
@@ -80,4 +79,3 @@ def histogram_figure(distances: dict[str, np.ndarray], path: str, title: str = "
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
-

@@ -159,9 +159,7 @@ def prepare_ginc(name: str, spec: dict) -> pd.DataFrame:
     _check_enough(name, len(order), spec)
     order = order[: pool_size(spec)]
     texts = documents_as_text(chunks[order], ginc.n_symbols)
-    return pd.DataFrame(
-        {"document_id": [ids[i] for i in order], "text": texts, "sha256": [text_sha(t) for t in texts]}
-    )
+    return pd.DataFrame({"document_id": [ids[i] for i in order], "text": texts, "sha256": [text_sha(t) for t in texts]})
 
 
 def prepare(name: str, spec: dict, tokenizer=None) -> pd.DataFrame:

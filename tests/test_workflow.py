@@ -1,0 +1,141 @@
+"""The whole pipeline with real Snakemake and real Zarr stores, on a tiny config in a temp dir."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from task2vec_diversity.store import open_group
+
+ROOT = Path(__file__).resolve().parents[1]
+SNAKEMAKE = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--cores", "2"]
+
+pytestmark = pytest.mark.workflow
+
+
+def tiny_config(workdir: Path) -> dict:
+    docs = [" ".join("abcdefghij"[(i * k) % 10] for k in range(3 + i % 9)) for i in range(40)]
+    (workdir / "docs.jsonl").write_text("".join(json.dumps({"text": t}) + "\n" for t in docs))
+    return {
+        "probe": {"build": {"n_symbols": 20, "n_layer": 1, "n_embd": 16, "n_head": 2, "n_positions": 16}},
+        "task2vec": {"epochs": 1, "minibatch_size": 2},
+        "sampling": {"n_batches": 3, "batch_size": 4, "max_length": 16},
+        "report": {"bootstrap_replicates": 200},
+        "datasets": {
+            "upper_bound": {"source": "upper_bound"},
+            "ginc": {"source": "ginc", "n_concepts": 3, "n_symbols": 20, "n_documents": 4, "document_length": 64},
+            "local": {"source": "files", "files": ["docs.jsonl"]},
+        },
+    }
+
+
+def snakemake(workdir: Path, config: dict, *args: str) -> subprocess.CompletedProcess:
+    (workdir / "config").mkdir(exist_ok=True)
+    (workdir / "config/config.yaml").write_text(yaml.safe_dump(config))
+    return subprocess.run([*SNAKEMAKE, "-d", str(workdir), *args], capture_output=True, text=True, timeout=900)
+
+
+def planned_jobs(result: subprocess.CompletedProcess) -> dict:
+    """Job counts from the 'Job stats' table of a dry run."""
+    lines = result.stdout.splitlines() + result.stderr.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("Job stats"))
+    jobs = {}
+    for line in lines[start + 3 :]:
+        parts = line.split()
+        if len(parts) != 2 or parts[0] == "total":
+            break
+        jobs[parts[0]] = int(parts[1])
+    return jobs
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("workflow")
+    config = tiny_config(workdir)
+    result = snakemake(workdir, config)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return workdir, config
+
+
+def test_run_writes_report_embeddings_and_manifest(finished_run):
+    workdir, _ = finished_run
+    table = pd.read_csv(workdir / "results/report/diversity.csv")
+    assert list(table.dataset) == ["upper_bound", "ginc", "local"]
+    assert (table.n_batches == 3).all() and (table.batch_size == 4).all() and (table.variant == "reference").all()
+    assert ((table.diversity > 0) & (table.diversity < 1)).all()
+    assert (table.ci95_low <= table.diversity).all() and (table.diversity <= table.ci95_high).all()
+    assert (workdir / "results/report/diversity.md").read_text().startswith("| dataset |")
+    assert (workdir / "results/report/distance_histograms.png").stat().st_size > 1000
+    group = open_group(workdir / "results/embeddings/local/batch0002.zarr")
+    attrs = dict(group.attrs)
+    assert attrs["seed"] == 44 and attrs["identity"]["task2vec"]["variant"] == "reference"
+    assert attrs["probe_revision"].startswith("sha256:") and attrs["versions"]["torch"]
+    assert len(attrs["epoch_losses"]) == 1 and attrs["wall_seconds"] > 0
+    assert group["embedding"].shape == (20 + 2 + 16 + 16 * 5 + 64 + 16,)
+    manifest = pd.read_csv(workdir / "results/batches/local/manifest.tsv", sep="\t")
+    assert len(manifest) == 12 and manifest.document_id.nunique() == 12
+    assert "loss" in (workdir / "logs/embed_batch/local/batch0000.log").read_text()
+
+
+def test_second_run_has_nothing_to_do(finished_run):
+    workdir, config = finished_run
+    result = snakemake(workdir, config, "-n")
+    assert result.returncode == 0
+    assert "Nothing to be done" in result.stdout + result.stderr
+
+
+def test_changing_the_variant_reruns_the_embeddings(finished_run):
+    workdir, config = finished_run
+    changed = {**config, "task2vec": {**config["task2vec"], "variant": "exact"}}
+    jobs = planned_jobs(snakemake(workdir, changed, "-n"))
+    assert jobs["embed_batch"] == 9 and jobs["distance_matrix"] == 3
+    assert "prepare_dataset" not in jobs and "build_probe" not in jobs
+
+
+def test_changing_the_probe_reruns_the_embeddings(finished_run):
+    workdir, config = finished_run
+    changed = {**config, "probe": {"build": {**config["probe"]["build"], "n_embd": 8}}}
+    jobs = planned_jobs(snakemake(workdir, changed, "-n"))
+    assert jobs["build_probe"] == 1 and jobs["embed_batch"] == 9
+
+
+def _fails_with_one_line(result, message):
+    assert result.returncode != 0
+    output = result.stdout + result.stderr
+    assert message in output, output[-3000:]
+    assert "Traceback" not in output
+
+
+def _outputs_intact(workdir):
+    assert (workdir / "results/report/diversity.csv").exists()
+    assert len(list((workdir / "results/embeddings/local").glob("batch*.zarr"))) == 3
+
+
+def test_unknown_config_key_fails_with_one_line(finished_run):
+    workdir, config = finished_run
+    result = snakemake(workdir, {**config, "samplng": {}}, "-n")
+    _fails_with_one_line(result, "error: config: unknown key 'samplng' in 'config'")
+    _outputs_intact(workdir)
+
+
+@pytest.mark.parametrize(
+    "dataset, message",
+    [
+        ({"source": "files", "files": ["docs.jsonl"], "text_field": "body"}, "text field 'body' not found"),
+        ({"source": "files", "files": ["few.jsonl"]}, "has 5 non-empty documents but 3 batches x 4 documents need 12"),
+        ({"source": "files", "files": ["single.jsonl"]}, "batch 0 is all padding"),
+    ],
+)
+def test_bad_dataset_fails_with_one_line_and_keeps_results(finished_run, dataset, message):
+    workdir, config = finished_run
+    (workdir / "few.jsonl").write_text("".join(json.dumps({"text": "a b"}) + "\n" for _ in range(5)))
+    (workdir / "single.jsonl").write_text("".join(json.dumps({"text": "a"}) + "\n" for _ in range(12)))
+    changed = {**config, "datasets": {**config["datasets"], "bad": dataset}}
+    result = snakemake(workdir, changed, "results/batches/bad/tokens.zarr")
+    _fails_with_one_line(result, message)
+    _outputs_intact(workdir)
+    assert not (workdir / "results/batches/bad/tokens.zarr").exists()
