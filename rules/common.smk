@@ -1,11 +1,8 @@
 import os
 import sys
 
+# the library, without installing it; scripts find it through scripts/task2vec_diversity
 sys.path.insert(0, os.path.join(workflow.basedir, "src"))
-# scripts (and cluster jobs) find the library without installing it
-os.environ["PYTHONPATH"] = os.pathsep.join(
-    [os.path.join(workflow.basedir, "src"), os.environ.get("PYTHONPATH", "")]
-)
 
 from task2vec_diversity import config as cfg
 from task2vec_diversity.errors import ConfigError

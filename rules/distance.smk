@@ -8,5 +8,7 @@ rule distance_matrix:
         "logs/distance_matrix/{dataset}.log",
     params:
         identity=cfg.embedding_spec(CONFIG),
+    conda:
+        "../envs/task2vec.yaml"
     script:
         "../scripts/distance_matrix.py"

@@ -10,5 +10,7 @@ rule embed_batch:
     params:
         identity=cfg.embedding_spec(CONFIG),
         device=CONFIG["task2vec"]["device"],
+    conda:
+        "../envs/task2vec.yaml"
     script:
         "../scripts/embed_batch.py"

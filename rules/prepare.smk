@@ -8,5 +8,7 @@ rule prepare_dataset:
     params:
         spec=dataset_spec,
         probe=PROBE,
+    conda:
+        "../envs/task2vec.yaml"
     script:
         "../scripts/prepare_dataset.py"

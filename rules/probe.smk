@@ -5,5 +5,7 @@ rule build_probe:
         "logs/build_probe.log",
     params:
         build=CONFIG["probe"]["build"],
+    conda:
+        "../envs/task2vec.yaml"
     script:
         "../scripts/build_probe.py"

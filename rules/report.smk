@@ -18,5 +18,7 @@ rule diversity_report:
     params:
         datasets=DATASETS,
         bootstrap=CONFIG["report"],
+    conda:
+        "../envs/task2vec.yaml"
     script:
         "../scripts/diversity_report.py"

@@ -10,5 +10,7 @@ rule sample_batches:
     params:
         sampling=sampling,
         probe=PROBE,
+    conda:
+        "../envs/task2vec.yaml"
     script:
         "../scripts/sample_batches.py"
