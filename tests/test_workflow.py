@@ -35,7 +35,7 @@ def tiny_config(workdir: Path) -> dict:
 
 def snakemake(workdir: Path, config: dict, *args: str) -> subprocess.CompletedProcess:
     (workdir / "config").mkdir(exist_ok=True)
-    (workdir / "config/config.yaml").write_text(yaml.safe_dump(config))
+    (workdir / "config/config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     return subprocess.run([*SNAKEMAKE, "-d", str(workdir), *args], capture_output=True, text=True, timeout=900)
 
 
