@@ -22,7 +22,7 @@ def main(snakemake, log):
     input_ids = torch.as_tensor(batches["input_ids"][index], dtype=torch.long, device=device)
     attention_mask = torch.as_tensor(batches["attention_mask"][index], dtype=torch.long, device=device)
     model = load_model(identity["probe"], device)
-    settings = Settings(**{k: v for k, v in identity["task2vec"].items()})
+    settings = Settings(**identity["task2vec"])
     log.info("batch %d: %s tokens on %s, probe %s", index, tuple(input_ids.shape), device, identity["probe"]["id"])
     result = embed(model, input_ids, attention_mask, settings, index, batches.attrs["eos_token_id"], log.info)
     log.info(

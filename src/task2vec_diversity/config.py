@@ -124,9 +124,8 @@ def validate(config: dict) -> dict:
     t2v = out["task2vec"]
     if t2v["variant"] not in VARIANTS:
         raise ConfigError(f"config: 'task2vec.variant' must be one of {', '.join(VARIANTS)}, got {t2v['variant']!r}")
-    for key in ("epochs",):
-        if not isinstance(t2v[key], int) or t2v[key] < 0:
-            raise ConfigError(f"config: 'task2vec.{key}' must be a non-negative integer, got {t2v[key]!r}")
+    if not isinstance(t2v["epochs"], int) or t2v["epochs"] < 0:
+        raise ConfigError(f"config: 'task2vec.epochs' must be a non-negative integer, got {t2v['epochs']!r}")
     _positive_int(t2v["minibatch_size"], "task2vec.minibatch_size")
     if t2v["device"] not in ("auto", "cpu", "cuda"):
         raise ConfigError(f"config: 'task2vec.device' must be auto, cpu or cuda, got {t2v['device']!r}")
@@ -134,7 +133,6 @@ def validate(config: dict) -> dict:
     datasets = config.get("datasets") or {}
     if not datasets:
         raise ConfigError("config: 'datasets' is empty; declare at least one dataset")
-    _check_keys(datasets, datasets, "datasets")
     out["datasets"] = {name: _dataset(name, spec, out["sampling"]) for name, spec in datasets.items()}
     return out
 

@@ -10,15 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-import logging
 
 import numpy as np
 import pandas as pd
 
 from .config import FILE_FORMATS
 from .errors import DataError
-
-log = logging.getLogger(__name__)
 
 
 def text_sha(text: str) -> str:
