@@ -6,9 +6,9 @@ rule distance_matrix:
         directory("results/distances/{dataset}.zarr"),
     log:
         "logs/distance_matrix/{dataset}.log",
-    params:
-        identity=cfg.embedding_spec(CONFIG),
     conda:
         "../envs/task2vec.yaml"
+    params:
+        identity=cfg.embedding_spec(CONFIG),
     script:
         "../scripts/distance_matrix.py"

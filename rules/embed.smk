@@ -6,11 +6,11 @@ rule embed_batch:
         directory("results/embeddings/{dataset}/batch{batch}.zarr"),
     log:
         "logs/embed_batch/{dataset}/batch{batch}.log",
+    conda:
+        "../envs/task2vec.yaml"
     threads: 1
     params:
         identity=cfg.embedding_spec(CONFIG),
         device=CONFIG["task2vec"]["device"],
-    conda:
-        "../envs/task2vec.yaml"
     script:
         "../scripts/embed_batch.py"

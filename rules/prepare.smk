@@ -5,10 +5,10 @@ rule prepare_dataset:
         "results/datasets/{dataset}/documents.parquet",
     log:
         "logs/prepare_dataset/{dataset}.log",
+    conda:
+        "../envs/task2vec.yaml"
     params:
         spec=dataset_spec,
         probe=PROBE,
-    conda:
-        "../envs/task2vec.yaml"
     script:
         "../scripts/prepare_dataset.py"

@@ -3,9 +3,9 @@ rule build_probe:
         directory("results/probe"),
     log:
         "logs/build_probe.log",
-    params:
-        build=CONFIG["probe"]["build"],
     conda:
         "../envs/task2vec.yaml"
+    params:
+        build=CONFIG["probe"]["build"],
     script:
         "../scripts/build_probe.py"

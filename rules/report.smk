@@ -15,10 +15,10 @@ rule diversity_report:
         ),
     log:
         "logs/diversity_report.log",
+    conda:
+        "../envs/task2vec.yaml"
     params:
         datasets=DATASETS,
         bootstrap=CONFIG["report"],
-    conda:
-        "../envs/task2vec.yaml"
     script:
         "../scripts/diversity_report.py"

@@ -7,10 +7,10 @@ rule sample_batches:
         manifest="results/batches/{dataset}/manifest.tsv",
     log:
         "logs/sample_batches/{dataset}.log",
+    conda:
+        "../envs/task2vec.yaml"
     params:
         sampling=sampling,
         probe=PROBE,
-    conda:
-        "../envs/task2vec.yaml"
     script:
         "../scripts/sample_batches.py"
