@@ -26,6 +26,8 @@ def main(snakemake, log):
     n, b, length = arrays["input_ids"].shape
     chunks = {"input_ids": (1, b, length), "attention_mask": (1, b, length)}
     write_arrays(snakemake.output.batches, arrays, attrs, chunks)
+    manifest["sampling_seed"] = sampling["seed"]
+    manifest["tokenizer"] = f"{snakemake.params.probe['id']} ({type(tokenizer).__name__})"
     manifest.to_csv(snakemake.output.manifest, sep="\t", index=False)
     log.info("%d batches of %d documents, %d tokens, mean real tokens %.1f", n, b, length, manifest.n_tokens.mean())
 

@@ -78,6 +78,7 @@ def test_run_writes_report_embeddings_and_manifest(finished_run):
     assert group["embedding"].shape == (20 + 2 + 16 + 16 * 5 + 64 + 16,)
     manifest = pd.read_csv(workdir / "results/batches/local/manifest.tsv", sep="\t")
     assert len(manifest) == 12 and manifest.document_id.nunique() == 12
+    assert (manifest.sampling_seed == 0).all() and manifest.tokenizer.str.startswith("results/probe").all()
     assert "loss" in (workdir / "logs/embed_batch/local/batch0000.log").read_text()
 
 
