@@ -7,8 +7,6 @@ data access, no network.
 from __future__ import annotations
 
 import copy
-import hashlib
-import json
 
 from .errors import ConfigError
 
@@ -185,11 +183,6 @@ def _dataset(name: str, spec: dict, sampling: dict) -> dict:
     return out
 
 
-def digest(obj) -> str:
-    """A short, stable hash of a JSON-serialisable object."""
-    return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()[:16]
-
-
 def probe_spec(config: dict) -> dict:
     """What identifies the probe network before it is loaded."""
     probe = config["probe"]
@@ -206,11 +199,3 @@ def embedding_spec(config: dict) -> dict:
     """Everything that changes an embedding apart from the batch itself."""
     t2v = {k: v for k, v in config["task2vec"].items() if k != "device"}
     return {"probe": probe_spec(config), "task2vec": t2v}
-
-
-def batches_spec(config: dict, dataset: str) -> dict:
-    """Everything that decides which tokens a dataset's batches hold (except how many batches)."""
-    spec = dict(config["datasets"][dataset])
-    sampling = {k: v for k, v in spec.pop("sampling").items() if k != "n_batches"}
-    spec.pop("description", None)
-    return {"dataset": spec, "sampling": sampling, "probe": probe_spec(config)}
