@@ -158,7 +158,6 @@ def fisher_diagonal(
     batches = _minibatches(len(input_ids), settings.minibatch_size)
     empty = 0
     for mb in batches:
-        model.zero_grad(set_to_none=True)
         logits = model(input_ids=input_ids[mb], attention_mask=attention_mask[mb]).logits
         sampled = sample_targets(logits) if targets is None else targets[mb]
         loss, nonempty = fisher_loss(logits, sampled, attention_mask[mb], eos_id, settings.variant)
