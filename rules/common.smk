@@ -13,26 +13,51 @@ except ConfigError as error:
     sys.exit(f"error: {error}")
 
 DATASETS = list(CONFIG["datasets"])
+POOLS = CONFIG["pools"]
+ALIGNMENT = CONFIG["alignment"]
 PROBE = cfg.probe_spec(CONFIG)
 BUILT_PROBE = "results/probe" if CONFIG["probe"]["build"] else []
+EMBEDDINGS_PER_JOB = CONFIG["task2vec"]["embeddings_per_job"]
+# one embedding job writes the stores of the batches whose numbers start with {shard}
+SHARD_DIGITS = len(str(EMBEDDINGS_PER_JOB)) - 1
+SHARD_OUTPUTS = (
+    [
+        directory(
+            f"results/embeddings/{{dataset}}/{{key}}/batch{{shard}}{k:0{SHARD_DIGITS}d}.zarr"
+        )
+        for k in range(EMBEDDINGS_PER_JOB)
+    ]
+    if SHARD_DIGITS
+    else [directory("results/embeddings/{dataset}/{key}/batch{shard}.zarr")]
+)
 REPORT_OUTPUTS = [
     "results/report/diversity.csv",
     "results/report/diversity.md",
     "results/report/distance_histograms.png",
 ]
+if ALIGNMENT:
+    REPORT_OUTPUTS += [
+        "results/report/alignment.csv",
+        "results/report/alignment_table.csv",
+        "results/report/alignment.md",
+        "results/report/alignment_heatmap.png",
+    ]
 
 
 wildcard_constraints:
     dataset="|".join(DATASETS) or "none",
-    batch=r"\d\d\d\d+",
+    a="|".join(DATASETS) or "none",
+    b="|".join(DATASETS) or "none",
+    key="[0-9a-f]{12}",
+    shard=r"\d+",
 
 
 def sampling(wildcards):
     return CONFIG["datasets"][wildcards.dataset]["sampling"]
 
 
-def dataset_spec(wildcards):
-    return CONFIG["datasets"][wildcards.dataset]
+def data_spec(wildcards):
+    return cfg.data_spec(CONFIG["datasets"][wildcards.dataset])
 
 
 def prepare_input(wildcards):
@@ -41,9 +66,53 @@ def prepare_input(wildcards):
     return BUILT_PROBE if spec["source"] in ("lower_bound", "upper_bound") else []
 
 
+def embedding_identity(wildcards):
+    return cfg.embedding_spec(CONFIG, wildcards.dataset)
+
+
+def embeddings_of(dataset):
+    """The embedding stores of a dataset's batches, in the folder of its current settings."""
+    key = cfg.embedding_key(CONFIG, dataset)
+    n = CONFIG["datasets"][dataset]["sampling"]["n_batches"]
+    return [f"results/embeddings/{dataset}/{key}/batch{i:04d}.zarr" for i in range(n)]
+
+
 def embeddings(wildcards):
-    return expand(
-        "results/embeddings/{dataset}/batch{batch}.zarr",
-        dataset=wildcards.dataset,
-        batch=[f"{i:04d}" for i in range(sampling(wildcards)["n_batches"])],
-    )
+    return embeddings_of(wildcards.dataset)
+
+
+def cross_inputs(wildcards):
+    return {
+        "batches_a": f"results/batches/{wildcards.a}/tokens.zarr",
+        "batches_b": f"results/batches/{wildcards.b}/tokens.zarr",
+        "embeddings_a": embeddings_of(wildcards.a),
+        "embeddings_b": embeddings_of(wildcards.b),
+    }
+
+
+def ordered(a, b):
+    """A pair of different datasets in config order: its cross matrix is computed once."""
+    return (a, b) if DATASETS.index(a) < DATASETS.index(b) else (b, a)
+
+
+def matrix_path(a, b):
+    """The distance matrix between the batches of a and b (a's own matrix when a == b)."""
+    if a == b:
+        return f"results/distances/{a}.zarr"
+    return "results/distances/cross/{}/{}.zarr".format(*ordered(a, b))
+
+
+def pool_matrices(pool):
+    members = POOLS[pool]["datasets"]
+    return [matrix_path(a, b) for i, a in enumerate(members) for b in members[i:]]
+
+
+def alignment_matrices(wildcards):
+    return [matrix_path(a, b) for a in ALIGNMENT["train"] for b in ALIGNMENT["eval"]]
+
+
+PAPER_DIVERSITY = {
+    name: spec["paper_diversity"]
+    for name, spec in {**CONFIG["datasets"], **POOLS}.items()
+    if spec.get("paper_diversity") is not None
+}

@@ -9,6 +9,22 @@ rule distance_matrix:
     conda:
         "../envs/task2vec.yaml"
     params:
-        identity=cfg.embedding_spec(CONFIG),
+        identity=embedding_identity,
     script:
         "../scripts/distance_matrix.py"
+
+
+rule cross_distance_matrix:
+    input:
+        unpack(cross_inputs),
+    output:
+        directory("results/distances/cross/{a}/{b}.zarr"),
+    log:
+        "logs/cross_distance_matrix/{a}/{b}.log",
+    conda:
+        "../envs/task2vec.yaml"
+    params:
+        identity_a=lambda wildcards: cfg.embedding_spec(CONFIG, wildcards.a),
+        identity_b=lambda wildcards: cfg.embedding_spec(CONFIG, wildcards.b),
+    script:
+        "../scripts/cross_distance_matrix.py"

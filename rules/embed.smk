@@ -1,16 +1,18 @@
-rule embed_batch:
+rule embed_shard:
     input:
-        batches="results/batches/{dataset}/tokens.zarr",
+        # the tokens file is rewritten when batches are added; embeddings made from it stay
+        # valid (each records its batch's token hash, checked by every matrix that uses it)
+        batches=ancient("results/batches/{dataset}/tokens.zarr"),
         probe=BUILT_PROBE,
     output:
-        directory("results/embeddings/{dataset}/batch{batch}.zarr"),
+        SHARD_OUTPUTS,
     log:
-        "logs/embed_batch/{dataset}/batch{batch}.log",
+        "logs/embed_shard/{dataset}/{key}/shard{shard}.log",
     conda:
         "../envs/task2vec.yaml"
     threads: 1
     params:
-        identity=cfg.embedding_spec(CONFIG),
+        identity=embedding_identity,
         device=CONFIG["task2vec"]["device"],
     script:
-        "../scripts/embed_batch.py"
+        "../scripts/embed_shard.py"

@@ -8,7 +8,7 @@ rule prepare_dataset:
     conda:
         "../envs/task2vec.yaml"
     params:
-        spec=dataset_spec,
+        spec=data_spec,
         probe=PROBE,
     script:
         "../scripts/prepare_dataset.py"

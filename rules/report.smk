@@ -1,6 +1,14 @@
 rule diversity_report:
     input:
-        expand("results/distances/{dataset}.zarr", dataset=DATASETS),
+        datasets=expand("results/distances/{dataset}.zarr", dataset=DATASETS),
+        pools=sorted(
+            {
+                path
+                for pool in POOLS
+                for path in pool_matrices(pool)
+                if "/cross/" in path
+            }
+        ),
     output:
         table=report(
             "results/report/diversity.csv",
@@ -19,6 +27,39 @@ rule diversity_report:
         "../envs/task2vec.yaml"
     params:
         datasets=DATASETS,
-        bootstrap=CONFIG["report"],
+        pools={name: pool["datasets"] for name, pool in POOLS.items()},
+        paper=PAPER_DIVERSITY,
+        report=CONFIG["report"],
     script:
         "../scripts/diversity_report.py"
+
+
+rule alignment_report:
+    input:
+        alignment_matrices,
+    output:
+        table=report(
+            "results/report/alignment.csv",
+            caption="../report/alignment.rst",
+            category="Alignment coefficient",
+        ),
+        layout="results/report/alignment_table.csv",
+        markdown="results/report/alignment.md",
+        figure=report(
+            "results/report/alignment_heatmap.png",
+            caption="../report/alignment.rst",
+            category="Alignment coefficient",
+        ),
+    log:
+        "logs/alignment_report.log",
+    conda:
+        "../envs/task2vec.yaml"
+    params:
+        pairs=[
+            (a, b)
+            for a in ALIGNMENT.get("train", [])
+            for b in ALIGNMENT.get("eval", [])
+        ],
+        report=CONFIG["report"],
+    script:
+        "../scripts/alignment_report.py"

@@ -1,26 +1,37 @@
-"""The diversity table (CSV, Markdown) and the pairwise-distance histograms."""
+"""The diversity table (CSV, Markdown) of datasets and concatenated pools, beside the
+paper's values, and the pairwise-distance histograms."""
 
 import pandas as pd
 
-from task2vec_diversity.distance import upper_triangle
+from task2vec_diversity.distance import pooled_matrix, upper_triangle
 from task2vec_diversity.report import COLUMNS, diversity_row, histogram_figure, markdown_table
 from task2vec_diversity.runner import run
 from task2vec_diversity.store import read_array
 
 
 def main(snakemake, log):
-    boot = snakemake.params.bootstrap
-    rows, distances = [], {}
-    for dataset, path in zip(snakemake.params.datasets, snakemake.input):
+    par = snakemake.params
+    boot = (par.report["bootstrap_replicates"], par.report["bootstrap_seed"])
+    rows, distances, matrices = [], {}, {}
+    for dataset, path in zip(par.datasets, snakemake.input.datasets):
         matrix, attrs = read_array(path, "distances")
-        rows.append(diversity_row(matrix, attrs, boot["bootstrap_replicates"], boot["bootstrap_seed"]))
+        matrices[(dataset, dataset)] = matrix
+        rows.append(diversity_row(matrix, attrs, *boot, paper=par.paper.get(dataset)))
         distances[dataset] = upper_triangle(matrix)
+    for path in snakemake.input.pools:
+        matrix, attrs = read_array(path, "distances")
+        matrices[(attrs["rows"]["dataset"], attrs["columns"]["dataset"])] = matrix
+    for pool, members in par.pools.items():
+        matrix = pooled_matrix(members, matrices)
+        groups = [len(matrices[(m, m)]) for m in members]
+        first = read_array(snakemake.input.datasets[par.datasets.index(members[0])], "distances")[1]
+        rows.append(diversity_row(matrix, first, *boot, name=pool, groups=groups, paper=par.paper.get(pool)))
     table = pd.DataFrame(rows, columns=COLUMNS)
     table.to_csv(snakemake.output.table, index=False)
     with open(snakemake.output.markdown, "w") as out:
         out.write(markdown_table(table))
-    histogram_figure(distances, snakemake.output.figure)
-    log.info("diversity of %d datasets:\n%s", len(table), markdown_table(table))
+    histogram_figure(distances, snakemake.output.figure, n_bins=par.report["histogram_bins"])
+    log.info("diversity of %d datasets and %d pools:\n%s", len(par.datasets), len(par.pools), markdown_table(table))
 
 
 run(snakemake, main)  # noqa: F821

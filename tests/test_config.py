@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from task2vec_diversity.config import embedding_spec, validate
+from task2vec_diversity.config import embedding_key, embedding_spec, validate
 from task2vec_diversity.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -32,6 +32,7 @@ def test_defaults_are_the_papers_setting():
         "finetune": True,
         "seed": 42,
         "device": "auto",
+        "embeddings_per_job": 10,
     }
     assert config["datasets"]["c4"]["sampling"]["n_batches"] == 200
     assert config["datasets"]["c4"]["sampling"]["batch_size"] == 512
@@ -48,6 +49,34 @@ def test_defaults_are_the_papers_setting():
         (minimal(datasets={"a": {"source": "web"}}), "'datasets.a.source' must be one of"),
         (minimal(datasets={"a": {"source": "files", "files": ["x.csv"]}}), "cannot be told from 'x.csv'"),
         (minimal(datasets={"a": {"source": "ginc", "n_documents": 1}}), "yields 80 sequences"),
+        (minimal(sampling={"n_batches": 25}), "n_batches' (25) must be a multiple of task2vec.embeddings_per_job (10)"),
+        (minimal(task2vec={"embeddings_per_job": 4}), "'task2vec.embeddings_per_job' must be one of 1, 10, 100"),
+        (minimal(pools={"p": {"datasets": ["c4", "wiki"]}}), "'pools.p.datasets' names 'wiki', which is not a"),
+        (minimal(pools={"c4": {"datasets": ["c4", "c4"]}}), "pool 'c4' has the name of a dataset"),
+        (minimal(alignment={"train": ["c4"]}), "'alignment.eval' must be a non-empty list"),
+        (
+            minimal(datasets={"a": {"source": "mix", "components": {"b": 1.0}}}),
+            "mix 'a' names component 'b', which is not a hub or files dataset",
+        ),
+        (
+            {
+                "probe": {"id": "gpt2"},
+                "datasets": {
+                    "a": {"source": "lower_bound"},
+                    "b": {"source": "upper_bound", "task2vec": {"variant": "exact"}},
+                },
+                "pools": {"ab": {"datasets": ["a", "b"]}},
+            },
+            "pools.ab mixes embeddings made with different task2vec.variant (a: 'reference', b: 'exact'); refusing",
+        ),
+        (
+            {
+                "probe": {"id": "gpt2"},
+                "datasets": {"a": {"source": "lower_bound"}, "b": {"source": "upper_bound", "sampling": {"batch_size": 8}}},
+                "alignment": {"train": ["a"], "eval": ["b"]},
+            },
+            "alignment pair (a, b) mixes embeddings made with different sampling.batch_size (a: 512, b: 8)",
+        ),
     ],
 )
 def test_bad_config_is_one_line(config, message):
@@ -56,11 +85,24 @@ def test_bad_config_is_one_line(config, message):
     assert "\n" not in str(error.value)
 
 
-def test_identity_excludes_the_device_only():
-    a = embedding_spec(validate(minimal(task2vec={"device": "cpu"})))
-    b = embedding_spec(validate(minimal(task2vec={"device": "cuda"})))
-    c = embedding_spec(validate(minimal(task2vec={"variant": "exact"})))
-    assert a == b and a != c
+def test_identity_excludes_where_and_how_many_per_job_only():
+    a = validate(minimal(task2vec={"device": "cpu"}))
+    b = validate(minimal(task2vec={"device": "cuda", "embeddings_per_job": 100}))
+    c = validate(minimal(task2vec={"variant": "exact"}))
+    assert embedding_spec(a, "c4") == embedding_spec(b, "c4") != embedding_spec(c, "c4")
+    assert embedding_key(a, "c4") == embedding_key(b, "c4") != embedding_key(c, "c4")
+
+
+def test_embedding_key_ignores_the_number_of_batches_and_cosmetics_only():
+    base = minimal()
+    more = minimal(sampling={"n_batches": 300})
+    described = minimal()
+    described["datasets"]["c4"].update(description="web text", paper_diversity=0.2374)
+    other_length = minimal(sampling={"max_length": 64})
+    other_split = minimal()
+    other_split["datasets"]["c4"]["split"] = "validation"
+    keys = [embedding_key(validate(c), "c4") for c in (base, more, described, other_length, other_split)]
+    assert keys[0] == keys[1] == keys[2] and len(set(keys)) == 3
 
 
 def test_demo_config_is_valid():

@@ -5,10 +5,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
 
+from task2vec_diversity.distance import cosine_distance
 from task2vec_diversity.store import open_group
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -22,7 +24,7 @@ def tiny_config(workdir: Path) -> dict:
     (workdir / "docs.jsonl").write_text("".join(json.dumps({"text": t}) + "\n" for t in docs))
     return {
         "probe": {"build": {"n_symbols": 20, "n_layer": 1, "n_embd": 16, "n_head": 2, "n_positions": 16}},
-        "task2vec": {"epochs": 1, "minibatch_size": 2},
+        "task2vec": {"epochs": 1, "minibatch_size": 2, "embeddings_per_job": 1},
         "sampling": {"n_batches": 3, "batch_size": 4, "max_length": 16},
         "report": {"bootstrap_replicates": 200},
         "datasets": {
@@ -30,6 +32,8 @@ def tiny_config(workdir: Path) -> dict:
             "ginc": {"source": "ginc", "n_concepts": 3, "n_symbols": 20, "n_documents": 4, "document_length": 64},
             "local": {"source": "files", "files": ["docs.jsonl"]},
         },
+        "pools": {"ginc_and_local": {"datasets": ["ginc", "local"]}},
+        "alignment": {"train": ["ginc", "local"], "eval": ["upper_bound", "local"]},
     }
 
 
@@ -61,16 +65,22 @@ def finished_run(tmp_path_factory):
     return workdir, config
 
 
+def embedding_stores(workdir: Path, dataset: str) -> list[Path]:
+    return sorted((workdir / "results/embeddings" / dataset).glob("*/batch*.zarr"))
+
+
 def test_run_writes_report_embeddings_and_manifest(finished_run):
     workdir, _ = finished_run
     table = pd.read_csv(workdir / "results/report/diversity.csv")
-    assert list(table.dataset) == ["upper_bound", "ginc", "local"]
-    assert (table.n_batches == 3).all() and (table.batch_size == 4).all() and (table.variant == "reference").all()
+    assert list(table.dataset) == ["upper_bound", "ginc", "local", "ginc_and_local"]
+    assert list(table.kind) == ["dataset"] * 3 + ["pool"]
+    assert list(table.n_batches) == [3, 3, 3, 6]
+    assert (table.batch_size == 4).all() and (table.variant == "reference").all()
     assert ((table.diversity > 0) & (table.diversity < 1)).all()
     assert (table.ci95_low <= table.diversity).all() and (table.diversity <= table.ci95_high).all()
     assert (workdir / "results/report/diversity.md").read_text().startswith("| dataset |")
     assert (workdir / "results/report/distance_histograms.png").stat().st_size > 1000
-    group = open_group(workdir / "results/embeddings/local/batch0002.zarr")
+    group = open_group(embedding_stores(workdir, "local")[2])
     attrs = dict(group.attrs)
     assert attrs["seed"] == 44 and attrs["identity"]["task2vec"]["variant"] == "reference"
     assert attrs["probe_revision"].startswith("sha256:") and attrs["versions"]["torch"]
@@ -79,7 +89,34 @@ def test_run_writes_report_embeddings_and_manifest(finished_run):
     manifest = pd.read_csv(workdir / "results/batches/local/manifest.tsv", sep="\t")
     assert len(manifest) == 12 and manifest.document_id.nunique() == 12
     assert (manifest.sampling_seed == 0).all() and manifest.tokenizer.str.startswith("results/probe").all()
-    assert "loss" in (workdir / "logs/embed_batch/local/batch0000.log").read_text()
+    assert "loss" in next((workdir / "logs/embed_shard/local").glob("*/shard0000.log")).read_text()
+
+
+def _embeddings(workdir, dataset):
+    return np.stack([open_group(path)["embedding"][:] for path in embedding_stores(workdir, dataset)])
+
+
+def test_pool_and_alignment_match_distances_computed_directly(finished_run):
+    """Independent check: every pair's distance from the stored embeddings, by the formula."""
+    workdir, _ = finished_run
+    vectors = {name: _embeddings(workdir, name) for name in ("upper_bound", "ginc", "local")}
+
+    def mean_distance(a, b, distinct_pairs):
+        pairs = [(x, y) for i, x in enumerate(a) for j, y in enumerate(b) if not distinct_pairs or i < j]
+        return np.mean([cosine_distance(x, y) for x, y in pairs])
+
+    table = pd.read_csv(workdir / "results/report/diversity.csv").set_index("dataset")
+    pooled = np.concatenate([vectors["ginc"], vectors["local"]])
+    assert table.loc["ginc_and_local", "diversity"] == pytest.approx(mean_distance(pooled, pooled, True), abs=1e-9)
+    alignment = pd.read_csv(workdir / "results/report/alignment_table.csv", index_col="train")
+    assert list(alignment.index) == ["ginc", "local"] and list(alignment.columns) == ["upper_bound", "local"]
+    for train in ("ginc", "local"):
+        for eval_ in ("upper_bound", "local"):
+            expected = 1 - mean_distance(vectors[train], vectors[eval_], train == eval_)
+            assert alignment.loc[train, eval_] == pytest.approx(expected, abs=1e-9)
+    long = pd.read_csv(workdir / "results/report/alignment.csv")
+    assert ((long.alignment_ci95_low <= long.alignment) & (long.alignment <= long.alignment_ci95_high)).all()
+    assert (workdir / "results/report/alignment_heatmap.png").stat().st_size > 1000
 
 
 def test_second_run_has_nothing_to_do(finished_run):
@@ -93,15 +130,29 @@ def test_changing_the_variant_reruns_the_embeddings(finished_run):
     workdir, config = finished_run
     changed = {**config, "task2vec": {**config["task2vec"], "variant": "exact"}}
     jobs = planned_jobs(snakemake(workdir, changed, "-n"))
-    assert jobs["embed_batch"] == 9 and jobs["distance_matrix"] == 3
-    assert "prepare_dataset" not in jobs and "build_probe" not in jobs
+    assert jobs == {
+        "embed_shard": 9,
+        "distance_matrix": 3,
+        "cross_distance_matrix": 3,
+        "diversity_report": 1,
+        "alignment_report": 1,
+        "all": 1,
+    }
 
 
 def test_changing_the_probe_reruns_the_embeddings(finished_run):
     workdir, config = finished_run
     changed = {**config, "probe": {"build": {**config["probe"]["build"], "n_embd": 8}}}
     jobs = planned_jobs(snakemake(workdir, changed, "-n"))
-    assert jobs["build_probe"] == 1 and jobs["embed_batch"] == 9
+    assert jobs["build_probe"] == 1 and jobs["embed_shard"] == 9 and jobs["sample_batches"] == 3
+
+
+def test_cosmetic_changes_rerun_the_report_only(finished_run):
+    workdir, config = finished_run
+    changed = {**config, "report": {**config["report"], "histogram_bins": 20}}
+    changed["datasets"] = {**config["datasets"], "local": {**config["datasets"]["local"], "description": "mine"}}
+    jobs = planned_jobs(snakemake(workdir, changed, "-n"))
+    assert jobs == {"diversity_report": 1, "alignment_report": 1, "all": 1}
 
 
 def _fails_with_one_line(result, message):
@@ -113,7 +164,7 @@ def _fails_with_one_line(result, message):
 
 def _outputs_intact(workdir):
     assert (workdir / "results/report/diversity.csv").exists()
-    assert len(list((workdir / "results/embeddings/local").glob("batch*.zarr"))) == 3
+    assert len(embedding_stores(workdir, "local")) == 3
 
 
 def test_unknown_config_key_fails_with_one_line(finished_run):

@@ -29,32 +29,46 @@ def paper_half_width(distances: np.ndarray) -> float:
     return float(stats.t.ppf(0.975, n - 1) * np.std(distances, ddof=1) / np.sqrt(n))
 
 
-def bootstrap_means(matrix: np.ndarray, replicates: int, seed: int, square: bool) -> np.ndarray:
+def _resample(rng, n: int, replicates: int, groups=None) -> np.ndarray:
+    """How often each of n batches is drawn in each replicate; with ``groups`` (sizes of
+    consecutive groups, e.g. the datasets of a pool) each group is resampled on its own."""
+    sizes = [n] if groups is None else list(groups)
+    if sum(sizes) != n:
+        raise ValueError(f"group sizes {sizes} do not add up to {n} batches")
+    return np.concatenate(
+        [rng.multinomial(k, np.full(k, 1.0 / k), size=replicates) for k in sizes], axis=1
+    ).astype(np.float64)
+
+
+def bootstrap_means(matrix: np.ndarray, replicates: int, seed: int, square: bool, groups=None) -> np.ndarray:
     """Mean pairwise distance of bootstrap resamples of the batches.
 
     ``square``: one set of batches (diversity), pairs of the same original batch drawn twice
-    are left out. Otherwise rows and columns are two sets (cross diversity) resampled
-    independently.
+    are left out; ``groups`` resamples each group of a pool separately. Otherwise rows and
+    columns are two sets (cross diversity) resampled independently.
     """
     rng = np.random.default_rng(seed)
     n, m = matrix.shape
-    rows = rng.multinomial(n, np.full(n, 1.0 / n), size=replicates).astype(np.float64)
+    rows = _resample(rng, n, replicates, groups if square else None)
     if square:
         weighted = np.einsum("ri,ij,rj->r", rows, matrix, rows)
         pairs = n * n - (rows**2).sum(1)
         # a resample that drew one batch only has no pair: it is left out (NaN)
         return np.divide(weighted, pairs, out=np.full(replicates, np.nan), where=pairs > 0)
-    cols = rng.multinomial(m, np.full(m, 1.0 / m), size=replicates).astype(np.float64)
+    cols = _resample(rng, m, replicates)
     return np.einsum("ri,ij,rj->r", rows, matrix, cols) / (n * m)
 
 
-def coefficient(matrix: np.ndarray, replicates: int = 2000, seed: int = 0, square: bool = True) -> Coefficient:
+def coefficient(
+    matrix: np.ndarray, replicates: int = 2000, seed: int = 0, square: bool = True, groups=None
+) -> Coefficient:
     """Mean distance with both intervals. ``square``: a dataset's own N x N matrix (pairs
-    i < j); otherwise a cross matrix between two datasets (all pairs)."""
+    i < j), or a pool's, whose datasets' sizes are ``groups``; otherwise a cross matrix
+    between two datasets (all pairs)."""
     distances = upper_triangle(matrix) if square else matrix.ravel()
     if len(distances) == 0:
         raise ValueError("a coefficient needs at least two batches")
-    boot = bootstrap_means(matrix, replicates, seed, square)
+    boot = bootstrap_means(matrix, replicates, seed, square, groups)
     low, high = np.nanquantile(boot, [0.025, 0.975])
     return Coefficient(
         value=float(distances.mean()),

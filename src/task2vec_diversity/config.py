@@ -7,11 +7,14 @@ data access, no network.
 from __future__ import annotations
 
 import copy
+import hashlib
+import json
 
 from .errors import ConfigError
 
 VARIANTS = ("reference", "exact")
-SOURCES = ("hub", "files", "lower_bound", "upper_bound", "ginc")
+SOURCES = ("hub", "files", "lower_bound", "upper_bound", "ginc", "mix")
+EMBEDDINGS_PER_JOB = (1, 10, 100, 1000)
 FILE_FORMATS = {"jsonl": "json", "json": "json", "parquet": "parquet", "txt": "text"}
 
 DEFAULTS = {
@@ -32,6 +35,7 @@ DEFAULTS = {
         "finetune": True,
         "seed": 42,
         "device": "auto",
+        "embeddings_per_job": 10,
     },
     "sampling": {
         "n_batches": 200,
@@ -43,9 +47,14 @@ DEFAULTS = {
     "report": {
         "bootstrap_replicates": 2000,
         "bootstrap_seed": 0,
+        "histogram_bins": 50,
     },
     "datasets": {},
+    "pools": {},
+    "alignment": {},
 }
+# task2vec keys that do not change an embedding: where it runs and how many per job
+EXECUTION_KEYS = ("device", "embeddings_per_job")
 
 PROBE_BUILD_DEFAULTS = {
     "n_symbols": 50,
@@ -78,8 +87,13 @@ DATASET_KEYS = {
     "lower_bound": set(),
     "upper_bound": set(),
     "ginc": set(GINC_DEFAULTS),
+    "mix": {"components"},
 }
-DATASET_COMMON_KEYS = {"source", "sampling", "order", "description"}
+DATASET_COMMON_KEYS = {"source", "sampling", "task2vec", "order", "description", "paper_diversity"}
+# dataset keys that change no result
+COSMETIC_KEYS = ("description", "paper_diversity")
+POOL_KEYS = {"datasets", "description", "paper_diversity"}
+ALIGNMENT_KEYS = {"train", "eval"}
 
 
 def _check_keys(section: dict, allowed, where: str) -> None:
@@ -120,22 +134,103 @@ def validate(config: dict) -> dict:
         raise ConfigError(f"config: 'probe.init' must be pretrained or random, got {probe['init']!r}")
 
     t2v = out["task2vec"]
-    if t2v["variant"] not in VARIANTS:
-        raise ConfigError(f"config: 'task2vec.variant' must be one of {', '.join(VARIANTS)}, got {t2v['variant']!r}")
-    if not isinstance(t2v["epochs"], int) or t2v["epochs"] < 0:
-        raise ConfigError(f"config: 'task2vec.epochs' must be a non-negative integer, got {t2v['epochs']!r}")
-    _positive_int(t2v["minibatch_size"], "task2vec.minibatch_size")
+    _check_task2vec(t2v, "task2vec")
     if t2v["device"] not in ("auto", "cpu", "cuda"):
         raise ConfigError(f"config: 'task2vec.device' must be auto, cpu or cuda, got {t2v['device']!r}")
+    if t2v["embeddings_per_job"] not in EMBEDDINGS_PER_JOB:
+        raise ConfigError(
+            f"config: 'task2vec.embeddings_per_job' must be one of {', '.join(map(str, EMBEDDINGS_PER_JOB))}, "
+            f"got {t2v['embeddings_per_job']!r}"
+        )
 
     datasets = config.get("datasets") or {}
     if not datasets:
         raise ConfigError("config: 'datasets' is empty; declare at least one dataset")
-    out["datasets"] = {name: _dataset(name, spec, out["sampling"]) for name, spec in datasets.items()}
+    out["datasets"] = {name: _dataset(name, spec, out["sampling"], t2v) for name, spec in datasets.items()}
+    for name, spec in out["datasets"].items():
+        if spec["source"] == "mix":
+            spec["components"] = _components(name, spec, out["datasets"])
+    out["pools"] = {name: _pool(name, pool, out["datasets"]) for name, pool in (config.get("pools") or {}).items()}
+    out["alignment"] = _alignment(config.get("alignment") or {}, out["datasets"])
     return out
 
 
-def _dataset(name: str, spec: dict, sampling: dict) -> dict:
+def _check_task2vec(t2v: dict, where: str) -> None:
+    if t2v["variant"] not in VARIANTS:
+        raise ConfigError(f"config: '{where}.variant' must be one of {', '.join(VARIANTS)}, got {t2v['variant']!r}")
+    if not isinstance(t2v["epochs"], int) or t2v["epochs"] < 0:
+        raise ConfigError(f"config: '{where}.epochs' must be a non-negative integer, got {t2v['epochs']!r}")
+    _positive_int(t2v["minibatch_size"], f"{where}.minibatch_size")
+
+
+def _components(name: str, spec: dict, datasets: dict) -> dict:
+    """A mix's components: {dataset: {weight (normalised), spec}}, from hub or files datasets."""
+    weights = spec.get("components")
+    if not isinstance(weights, dict) or not weights:
+        raise ConfigError(f"config: 'datasets.{name}.components' must map dataset names to mixture weights")
+    for part, weight in weights.items():
+        if part not in datasets or datasets[part]["source"] not in ("hub", "files"):
+            raise ConfigError(
+                f"config: mix '{name}' names component '{part}', which is not a hub or files dataset of this config"
+            )
+        if not isinstance(weight, (int, float)) or isinstance(weight, bool) or weight <= 0:
+            raise ConfigError(f"config: mix '{name}': weight of '{part}' must be a positive number, got {weight!r}")
+    total = float(sum(weights.values()))
+    return {part: {"weight": w / total, "spec": data_spec(datasets[part])} for part, w in weights.items()}
+
+
+def _known(names, datasets: dict, where: str) -> list:
+    if not isinstance(names, list) or not names:
+        raise ConfigError(f"config: '{where}' must be a non-empty list of dataset names")
+    for name in names:
+        if name not in datasets:
+            raise ConfigError(f"config: '{where}' names '{name}', which is not a dataset of this config")
+    return names
+
+
+def _pool(name: str, pool, datasets: dict) -> dict:
+    """A concatenated pool: each batch from one dataset, coefficient over all pooled pairs."""
+    where = f"pools.{name}"
+    _check_keys(pool, POOL_KEYS, where)
+    if name in datasets:
+        raise ConfigError(f"config: pool '{name}' has the name of a dataset; give it another name")
+    members = _known(pool.get("datasets"), datasets, f"{where}.datasets")
+    if len(members) < 2:
+        raise ConfigError(f"config: '{where}.datasets' needs at least two datasets")
+    _check_comparable(members, datasets, where)
+    return {**pool, "datasets": members}
+
+
+def _alignment(section: dict, datasets: dict) -> dict:
+    """Cross diversity and alignment of every (train, eval) pair."""
+    if not section:
+        return {}
+    _check_keys(section, ALIGNMENT_KEYS, "alignment")
+    train = _known(section.get("train"), datasets, "alignment.train")
+    evals = _known(section.get("eval"), datasets, "alignment.eval")
+    for a in train:
+        for b in evals:
+            _check_comparable([a, b], datasets, f"alignment pair ({a}, {b})")
+    return {"train": train, "eval": evals}
+
+
+def _check_comparable(names: list, datasets: dict, where: str) -> None:
+    """Embeddings of different probes, methods or batch shapes never meet in one coefficient."""
+    first = names[0]
+    for other in names[1:]:
+        for key in ("task2vec", "sampling"):
+            a, b = dict(datasets[first][key]), dict(datasets[other][key])
+            for skip in ("n_batches", "seed", "reuse_documents"):
+                a.pop(skip, None), b.pop(skip, None)
+            if a != b:
+                diff = next(k for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k))
+                raise ConfigError(
+                    f"config: {where} mixes embeddings made with different {key}.{diff} "
+                    f"({first}: {a.get(diff)!r}, {other}: {b.get(diff)!r}); refusing: use the same settings for both"
+                )
+
+
+def _dataset(name: str, spec: dict, sampling: dict, task2vec: dict) -> dict:
     where = f"datasets.{name}"
     if not name.replace("_", "").replace("-", "").isalnum():
         raise ConfigError(f"config: dataset name '{name}' may hold only letters, digits, '_' and '-'")
@@ -148,6 +243,15 @@ def _dataset(name: str, spec: dict, sampling: dict) -> dict:
     out["sampling"] = _merge(sampling, spec.get("sampling"), f"{where}.sampling")
     for key in ("n_batches", "batch_size", "max_length"):
         _positive_int(out["sampling"][key], f"{where}.sampling.{key}")
+    method = {k: v for k, v in task2vec.items() if k not in EXECUTION_KEYS}
+    out["task2vec"] = _merge(method, spec.get("task2vec"), f"{where}.task2vec")
+    _check_task2vec(out["task2vec"], f"{where}.task2vec")
+    per_job = task2vec["embeddings_per_job"]
+    if out["sampling"]["n_batches"] % per_job:
+        raise ConfigError(
+            f"config: '{where}.sampling.n_batches' ({out['sampling']['n_batches']}) must be a multiple of "
+            f"task2vec.embeddings_per_job ({per_job}); change one of them"
+        )
     out.setdefault("order", "consecutive" if source == "ginc" else "random")
     if out["order"] not in ("random", "consecutive"):
         raise ConfigError(f"config: '{where}.order' must be random or consecutive, got {out['order']!r}")
@@ -195,7 +299,21 @@ def probe_spec(config: dict) -> dict:
     }
 
 
-def embedding_spec(config: dict) -> dict:
-    """Everything that changes an embedding apart from the batch itself."""
-    t2v = {k: v for k, v in config["task2vec"].items() if k != "device"}
-    return {"probe": probe_spec(config), "task2vec": t2v}
+def data_spec(spec: dict) -> dict:
+    """What a dataset's documents depend on: its spec without cosmetic keys or method."""
+    return {k: v for k, v in spec.items() if k not in COSMETIC_KEYS and k != "task2vec"}
+
+
+def embedding_spec(config: dict, dataset: str) -> dict:
+    """Everything that changes a dataset's embeddings apart from the batch itself."""
+    return {"probe": probe_spec(config), "task2vec": config["datasets"][dataset]["task2vec"]}
+
+
+def embedding_key(config: dict, dataset: str) -> str:
+    """Short hash naming a dataset's embeddings: the probe, the method, and everything the
+    tokens of its batches depend on except how many batches there are. Changing any of
+    these embeds into a new folder; adding batches keeps the folder."""
+    tokens = data_spec(config["datasets"][dataset])
+    tokens["sampling"] = {k: v for k, v in tokens["sampling"].items() if k != "n_batches"}
+    identity = {"embedding": embedding_spec(config, dataset), "tokens": tokens}
+    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:12]

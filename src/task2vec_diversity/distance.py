@@ -53,3 +53,15 @@ def distance_matrix(
 def upper_triangle(matrix: np.ndarray) -> np.ndarray:
     """The N(N-1)/2 distances of pairs i < j, zeros included."""
     return matrix[np.triu_indices(matrix.shape[0], k=1)]
+
+
+def pooled_matrix(members: list[str], matrices: dict) -> np.ndarray:
+    """The distance matrix of a pool of datasets' batches, from each member's own matrix
+    ``matrices[(a, a)]`` and the cross matrices ``matrices[(a, b)]`` (either order)."""
+    rows = []
+    for a in members:
+        row = []
+        for b in members:
+            row.append(matrices[(a, b)] if (a, b) in matrices else matrices[(b, a)].T)
+        rows.append(np.concatenate(row, axis=1))
+    return np.concatenate(rows, axis=0)

@@ -43,7 +43,7 @@ def load_embeddings(paths, expected_identity: dict, batches_attrs: dict) -> tupl
         if attrs["tokens_sha256"] != hashes[attrs["batch"]]:
             raise ProvenanceError(
                 f"{path} was computed from other tokens than batch {attrs['batch']} holds now; "
-                "rerun it (snakemake --forcerun embed_batch)"
+                "delete it and run the workflow again"
             )
         revisions.add(attrs["probe_revision"])
         vectors.append(vector)
@@ -63,3 +63,15 @@ def load_embeddings(paths, expected_identity: dict, batches_attrs: dict) -> tupl
         "n_batches": len(vectors),
     }
     return np.stack(vectors), shared
+
+
+def check_comparable(a: dict, b: dict) -> None:
+    """Refuse to put embeddings of different probes, weights, methods or batch shapes in one
+    coefficient (their shared provenance as returned by load_embeddings)."""
+    for key in ("identity", "probe_revision", "batch_size", "max_length"):
+        if _canonical(a[key]) != _canonical(b[key]):
+            detail = _first_difference(a[key], b[key]) if isinstance(a[key], dict) else f"{a[key]!r} vs {b[key]!r}"
+            raise ProvenanceError(
+                f"refusing to mix embeddings of '{a['dataset']}' and '{b['dataset']}': their {key} differs "
+                f"({detail}); embed both with the same probe and settings"
+            )

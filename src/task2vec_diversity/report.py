@@ -10,6 +10,7 @@ from .coefficients import coefficient
 
 COLUMNS = [
     "dataset",
+    "kind",
     "probe",
     "probe_revision",
     "variant",
@@ -22,15 +23,40 @@ COLUMNS = [
     "ci95_high",
     "std",
     "n_pairs",
+    "paper_diversity",
+    "difference",
+]
+ALIGNMENT_COLUMNS = [
+    "train",
+    "eval",
+    "cross_diversity",
+    "alignment",
+    "ci95_paper",
+    "ci95",
+    "alignment_ci95_low",
+    "alignment_ci95_high",
+    "std",
+    "n_pairs",
 ]
 
 
-def diversity_row(matrix: np.ndarray, attrs: dict, replicates: int, seed: int) -> dict:
-    """One row of the diversity table from a dataset's distance matrix and its provenance."""
-    coef = coefficient(matrix, replicates=replicates, seed=seed, square=True)
+def diversity_row(
+    matrix: np.ndarray,
+    attrs: dict,
+    replicates: int,
+    seed: int,
+    name: str | None = None,
+    groups=None,
+    paper: float | None = None,
+) -> dict:
+    """One row of the diversity table from a dataset's (or a pool's, with ``groups``)
+    distance matrix and its provenance, beside the paper's value when there is one."""
+    coef = coefficient(matrix, replicates=replicates, seed=seed, square=True, groups=groups)
     identity = attrs["identity"]
+    paper = float("nan") if paper is None else float(paper)
     return {
-        "dataset": attrs["dataset"],
+        "dataset": name or attrs["dataset"],
+        "kind": "dataset" if groups is None else "pool",
         "probe": identity["probe"]["id"],
         "probe_revision": attrs["probe_revision"],
         "variant": identity["task2vec"]["variant"],
@@ -43,7 +69,49 @@ def diversity_row(matrix: np.ndarray, attrs: dict, replicates: int, seed: int) -
         "ci95_high": coef.ci95_high,
         "std": coef.std,
         "n_pairs": coef.n_pairs,
+        "paper_diversity": paper,
+        "difference": coef.value - paper,
     }
+
+
+def alignment_row(matrix: np.ndarray, train: str, eval_: str, replicates: int, seed: int) -> dict:
+    """Cross diversity of a training and an evaluation set (all pairs of their batches;
+    a set with itself: pairs of different batches) and alignment = 1 - cross diversity."""
+    coef = coefficient(matrix, replicates=replicates, seed=seed, square=train == eval_)
+    return {
+        "train": train,
+        "eval": eval_,
+        "cross_diversity": coef.value,
+        "alignment": 1.0 - coef.value,
+        "ci95_paper": coef.ci95_paper,
+        "ci95": coef.ci95,
+        "alignment_ci95_low": 1.0 - coef.ci95_high,
+        "alignment_ci95_high": 1.0 - coef.ci95_low,
+        "std": coef.std,
+        "n_pairs": coef.n_pairs,
+    }
+
+
+def heatmap_figure(table: pd.DataFrame, path: str, title: str) -> None:
+    """A rows x columns table of values as an annotated heatmap."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(1.2 * len(table.columns) + 3, 0.6 * len(table) + 2))
+    image = ax.imshow(table.to_numpy(dtype=float), cmap="viridis", aspect="auto")
+    ax.set_xticks(range(len(table.columns)), table.columns, rotation=45, ha="right")
+    ax.set_yticks(range(len(table.index)), table.index)
+    ax.set_xlabel(table.columns.name or "")
+    ax.set_ylabel(table.index.name or "")
+    for (i, j), value in np.ndenumerate(table.to_numpy(dtype=float)):
+        ax.text(j, i, f"{value:.3f}", ha="center", va="center", color="w", fontsize="small")
+    fig.colorbar(image, ax=ax)
+    ax.set_title(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
 
 
 def markdown_table(table: pd.DataFrame) -> str:
@@ -58,7 +126,7 @@ def markdown_table(table: pd.DataFrame) -> str:
     return "\n".join([header, rule, *rows]) + "\n"
 
 
-def histogram_figure(distances: dict[str, np.ndarray], path: str, title: str = "") -> None:
+def histogram_figure(distances: dict[str, np.ndarray], path: str, title: str = "", n_bins: int = 50) -> None:
     """Overlaid histograms of every dataset's pairwise distances, with its mean marked."""
     import matplotlib
 
@@ -66,7 +134,7 @@ def histogram_figure(distances: dict[str, np.ndarray], path: str, title: str = "
     import matplotlib.pyplot as plt
 
     values = np.concatenate(list(distances.values()))
-    bins = np.linspace(values.min(), values.max() if values.max() > values.min() else values.min() + 1e-6, 50)
+    bins = np.linspace(values.min(), values.max() if values.max() > values.min() else values.min() + 1e-6, n_bins)
     fig, ax = plt.subplots(figsize=(8, 4.5))
     for i, (name, d) in enumerate(distances.items()):
         color = f"C{i % 10}"

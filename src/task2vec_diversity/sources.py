@@ -98,8 +98,9 @@ def lower_bound(n: int, length: int, vocab_size: int, eos_id: int, special_ids, 
     """Each sequence repeats one random non-special token; at every step after the first
     it ends with EOS with probability 1/|V|."""
     allowed = np.setdiff1d(np.arange(vocab_size), list(special_ids))
-    tokens = rng.choice(allowed, size=n)
-    stops = rng.geometric(1.0 / vocab_size, size=n)  # position of the EOS, >= 1
+    token_rng, stop_rng = rng.spawn(2)  # two streams: the first k sequences do not depend on n
+    tokens = token_rng.choice(allowed, size=n)
+    stops = stop_rng.geometric(1.0 / vocab_size, size=n)  # position of the EOS, >= 1
     return [
         np.append(np.full(stop, tok), eos_id) if stop < length else np.full(length, tok)
         for tok, stop in zip(tokens, stops)
@@ -159,10 +160,38 @@ def prepare_ginc(name: str, spec: dict) -> pd.DataFrame:
     return pd.DataFrame({"document_id": [ids[i] for i in order], "text": texts, "sha256": [text_sha(t) for t in texts]})
 
 
+def mix_counts(weights, batch_size: int) -> np.ndarray:
+    """Documents per batch from each component: weight x batch size, rounded by largest
+    remainder so that they sum to the batch size."""
+    exact = np.asarray(weights, dtype=np.float64) * batch_size
+    counts = np.floor(exact).astype(int)
+    counts[np.argsort(counts - exact, kind="stable")[: batch_size - counts.sum()]] += 1
+    return counts
+
+
+def prepare_mix(name: str, spec: dict) -> pd.DataFrame:
+    """An interleaved mix: every batch draws its documents from the components by weight.
+    Each component is read with the mix's own sampling seed; batch i takes component
+    documents [i*c, (i+1)*c), so batches stay distinct and adding batches keeps the first."""
+    n, batch_size = spec["sampling"]["n_batches"], spec["sampling"]["batch_size"]
+    parts = list(spec["components"].items())
+    counts = mix_counts([part["weight"] for _, part in parts], batch_size)
+    pools = []
+    for (component, part), count in zip(parts, counts):
+        sub = {**part["spec"], "sampling": {**spec["sampling"], "batch_size": int(count), "reuse_documents": False}}
+        pool = prepare_texts(f"{name}/{component}", sub) if count else pd.DataFrame(columns=["document_id"])
+        pool["document_id"] = component + ":" + pool["document_id"].astype(str)
+        pools.append(pool)
+    batches = [pool.iloc[i * c : (i + 1) * c] for i in range(n) for pool, c in zip(pools, counts)]
+    return pd.concat(batches, ignore_index=True)
+
+
 def prepare(name: str, spec: dict, tokenizer=None) -> pd.DataFrame:
     """The pool of a dataset: columns document_id, sha256 and text (or input_ids)."""
     if spec["source"] in ("hub", "files"):
         return prepare_texts(name, spec)
+    if spec["source"] == "mix":
+        return prepare_mix(name, spec)
     if spec["source"] == "ginc":
         return prepare_ginc(name, spec)
     return prepare_bound(name, spec, tokenizer)

@@ -1,0 +1,31 @@
+"""Cross diversity and alignment of every (training set, evaluation set) pair: the long
+table, the paper's layout (rows = training sets, columns = evaluation sets) and a heatmap."""
+
+import pandas as pd
+
+from task2vec_diversity.report import ALIGNMENT_COLUMNS, alignment_row, heatmap_figure, markdown_table
+from task2vec_diversity.runner import run
+from task2vec_diversity.store import read_array
+
+
+def main(snakemake, log):
+    par = snakemake.params
+    boot = (par.report["bootstrap_replicates"], par.report["bootstrap_seed"])
+    rows = []
+    for (train, eval_), path in zip(par.pairs, snakemake.input):
+        matrix, attrs = read_array(path, "distances")
+        if train != eval_ and attrs["rows"]["dataset"] != train:
+            matrix = matrix.T
+        rows.append(alignment_row(matrix, train, eval_, *boot))
+    table = pd.DataFrame(rows, columns=ALIGNMENT_COLUMNS)
+    table.to_csv(snakemake.output.table, index=False)
+    layout = table.pivot(index="train", columns="eval", values="alignment")
+    layout = layout.loc[list(dict.fromkeys(table["train"])), list(dict.fromkeys(table["eval"]))]
+    layout.to_csv(snakemake.output.layout)
+    with open(snakemake.output.markdown, "w") as out:
+        out.write(markdown_table(layout.reset_index()))
+    heatmap_figure(layout, snakemake.output.figure, "Alignment coefficient (1 - cross diversity)")
+    log.info("alignment of %d pairs:\n%s", len(table), markdown_table(layout.reset_index()))
+
+
+run(snakemake, main)  # noqa: F821

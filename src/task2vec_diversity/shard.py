@@ -1,0 +1,29 @@
+"""Several embeddings per process: the probe and the tokens are loaded once, and every batch
+still starts from a fresh copy of the probe (METHOD.md section 2)."""
+
+from __future__ import annotations
+
+import re
+
+from .task2vec import Settings, embed
+
+
+def batch_index(path: str) -> int:
+    """The batch number of an embedding store named ``.../batchNNNN.zarr``."""
+    found = re.search(r"batch(\d+)\.zarr/?$", str(path))
+    if not found:
+        raise ValueError(f"not an embedding store name: {path}")
+    return int(found.group(1))
+
+
+def embed_shard(model, input_ids, attention_mask, indices, settings: Settings, eos_id: int, log=None):
+    """Yield (batch index, Embedding) for each batch of ``indices`` (rows of ``input_ids``).
+
+    Before each batch the probe's parameters and buffers are restored to the values it was
+    loaded with, so each embedding equals one made by a freshly loaded probe."""
+    loaded = {name: value.detach().clone() for name, value in model.state_dict().items()}
+    for index in indices:
+        model.load_state_dict(loaded)
+        for p in model.parameters():
+            p.grad = None
+        yield index, embed(model, input_ids[index], attention_mask[index], settings, index, eos_id, log)
