@@ -72,7 +72,10 @@ def test_defaults_are_the_papers_setting():
         (
             {
                 "probe": {"id": "gpt2"},
-                "datasets": {"a": {"source": "lower_bound"}, "b": {"source": "upper_bound", "sampling": {"batch_size": 8}}},
+                "datasets": {
+                    "a": {"source": "lower_bound"},
+                    "b": {"source": "upper_bound", "sampling": {"batch_size": 8}},
+                },
                 "alignment": {"train": ["a"], "eval": ["b"]},
             },
             "alignment pair (a, b) mixes embeddings made with different sampling.batch_size (a: 512, b: 8)",

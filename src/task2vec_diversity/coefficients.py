@@ -35,9 +35,9 @@ def _resample(rng, n: int, replicates: int, groups=None) -> np.ndarray:
     sizes = [n] if groups is None else list(groups)
     if sum(sizes) != n:
         raise ValueError(f"group sizes {sizes} do not add up to {n} batches")
-    return np.concatenate(
-        [rng.multinomial(k, np.full(k, 1.0 / k), size=replicates) for k in sizes], axis=1
-    ).astype(np.float64)
+    return np.concatenate([rng.multinomial(k, np.full(k, 1.0 / k), size=replicates) for k in sizes], axis=1).astype(
+        np.float64
+    )
 
 
 def bootstrap_means(matrix: np.ndarray, replicates: int, seed: int, square: bool, groups=None) -> np.ndarray:
