@@ -23,6 +23,7 @@ def write_jsonl(path, texts, field="text"):
 def dataset_spec(spec, n_batches=3, batch_size=4, **sampling):
     config = {
         "probe": {"id": "x"},
+        "task2vec": {"embeddings_per_job": 1},
         "sampling": {"n_batches": n_batches, "batch_size": batch_size, "max_length": 8, **sampling},
         "datasets": {"d": spec},
     }
@@ -164,3 +165,62 @@ def test_ginc_pool_is_consecutive_chunks():
     pool = prepare("d", spec)
     assert list(pool.document_id[:9]) == ["0:0", "0:1", "0:2", "0:3", "0:4", "0:5", "0:6", "0:7", "1:0"]
     assert all(len(t.split()) == 8 for t in pool.text)
+
+
+def write_pile_like(path, n):
+    """Rows like the Pile's: text and meta.pile_set_name; one in three from subset 'B'."""
+    rows = [
+        {"text": f"doc {i} " + "x " * (i % 5), "meta": {"pile_set_name": "B" if i % 3 == 0 else "A"}} for i in range(n)
+    ]
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    return rows
+
+
+@pytest.mark.parametrize("source", ["files", "hub"])
+def test_filter_keeps_one_subset_with_the_source_ids(tmp_path, source):
+    rows = write_pile_like(tmp_path / "train.jsonl", 90)
+    subset = {"filter": {"field": "meta.pile_set_name", "value": "B"}, "text_field": "text"}
+    location = {"files": str(tmp_path / "train.jsonl")} if source == "files" else {"path": str(tmp_path)}
+    pool = prepare("d", dataset_spec({"source": source, **location, **subset}))
+    assert len(pool) == 12
+    for doc_id, text in zip(pool.document_id, pool.text):
+        assert rows[int(doc_id)]["meta"]["pile_set_name"] == "B" and rows[int(doc_id)]["text"] == text
+
+
+@pytest.mark.parametrize("source", ["lower_bound", "upper_bound", "ginc", "files", "hub"])
+def test_adding_batches_keeps_the_first_batches_documents(tmp_path, source):
+    write_pile_like(tmp_path / "train.jsonl", 90)
+    spec = {"source": source}
+    if source == "files":
+        spec["files"] = str(tmp_path / "train.jsonl")
+    elif source == "hub":
+        spec.update(path=str(tmp_path), text_field="text", shuffle_buffer=16)
+    elif source == "ginc":
+        spec.update(n_symbols=20, n_documents=4, document_length=64)
+    tokenizer = build_tokenizer(20)
+    few, more = (prepare("d", dataset_spec(spec, n_batches=n), tokenizer) for n in (2, 5))
+    pd.testing.assert_frame_equal(few, more.iloc[: len(few)])
+
+
+def test_mix_draws_each_batch_from_the_components_by_weight(tmp_path):
+    a = write_jsonl(tmp_path / "a.jsonl", [f"alpha {i}" for i in range(60)])
+    b = write_jsonl(tmp_path / "b.jsonl", [f"beta {i}" for i in range(60)])
+    config = {
+        "probe": {"id": "x"},
+        "task2vec": {"embeddings_per_job": 1},
+        "sampling": {"n_batches": 3, "batch_size": 8, "max_length": 8},
+        "datasets": {
+            "a": {"source": "files", "files": a},
+            "b": {"source": "files", "files": b},
+            "mix": {"source": "mix", "components": {"a": 3, "b": 1}},
+        },
+    }
+    spec = validate(config)["datasets"]["mix"]
+    assert spec["components"]["a"]["weight"] == 0.75
+    pool = prepare("mix", spec)
+    assert len(pool) == 24 and pool.document_id.nunique() == 24
+    per_batch = pool.document_id.str.split(":").str[0].to_numpy().reshape(3, 8)
+    assert all(list(row).count("a") == 6 and list(row).count("b") == 2 for row in per_batch)
+    assert all(
+        text.startswith("alpha" if i.startswith("a:") else "beta") for i, text in zip(pool.document_id, pool.text)
+    )

@@ -82,8 +82,8 @@ GINC_DEFAULTS = {
 }
 
 DATASET_KEYS = {
-    "hub": {"path", "name", "split", "revision", "text_field", "streaming", "shuffle_buffer"},
-    "files": {"files", "format", "text_field"},
+    "hub": {"path", "name", "split", "revision", "text_field", "streaming", "shuffle_buffer", "filter"},
+    "files": {"files", "format", "text_field", "filter"},
     "lower_bound": set(),
     "upper_bound": set(),
     "ginc": set(GINC_DEFAULTS),
@@ -255,6 +255,9 @@ def _dataset(name: str, spec: dict, sampling: dict, task2vec: dict) -> dict:
     out.setdefault("order", "consecutive" if source == "ginc" else "random")
     if out["order"] not in ("random", "consecutive"):
         raise ConfigError(f"config: '{where}.order' must be random or consecutive, got {out['order']!r}")
+    subset = spec.get("filter")
+    if subset is not None and (not isinstance(subset, dict) or set(subset) != {"field", "value"}):
+        raise ConfigError(f"config: '{where}.filter' must be {{field: <column, dotted for nested>, value: <kept value>}}")
     if source == "hub":
         for key in ("path", "text_field"):
             if not spec.get(key):

@@ -57,31 +57,44 @@ def load_text_dataset(spec: dict):
     return datasets.load_dataset(FILE_FORMATS[spec["format"]], data_files=spec["files"], split="train")
 
 
+def _lookup(row: dict, dotted: str):
+    """row["meta"]["pile_set_name"] for "meta.pile_set_name"."""
+    for part in dotted.split("."):
+        row = row.get(part) if isinstance(row, dict) else None
+    return row
+
+
 def _texts(name: str, spec: dict):
-    """Yield (document id, text) of the non-empty documents, in sampling order."""
+    """Yield (document id, text) of the non-empty documents (of the subset ``filter``
+    selects, if any), in sampling order. The id is the row's index in the source."""
     ds = load_text_dataset(spec)
-    field = spec["text_field"]
+    field, subset = spec["text_field"], spec.get("filter")
     columns = ds.column_names
     if columns is None:  # some streaming datasets only know their columns after the first row
         columns = list(next(iter(ds)).keys())
-    if field not in columns:
-        raise DataError(
-            f"dataset '{name}': text field '{field}' not found; available fields: {', '.join(columns)}; "
-            f"set datasets.{name}.text_field"
-        )
-    ds = ds.select_columns([field])
-    streaming = spec["source"] == "hub" and spec["streaming"]
-    if streaming:
-        ds = ds.map(lambda row, i: {"document_id": i}, with_indices=True)
+    needed = {"text_field": field, "filter.field": subset["field"].split(".")[0] if subset else field}
+    for key, column in needed.items():
+        if column not in columns:
+            raise DataError(
+                f"dataset '{name}': {key.replace('_', ' ')} '{column}' not found; available fields: "
+                f"{', '.join(columns)}; set datasets.{name}.{key}"
+            )
+    ds = ds.select_columns(list(dict.fromkeys(needed.values())))
+
+    def selected(row) -> bool:
+        return subset is None or _lookup(row, subset["field"]) == subset["value"]
+
+    if spec["source"] == "hub" and spec["streaming"]:
+        ds = ds.map(lambda row, i: {"document_id": i}, with_indices=True).filter(selected)
         if spec["order"] == "random":
             ds = ds.shuffle(seed=spec["sampling"]["seed"], buffer_size=spec["shuffle_buffer"])
         rows = ((row["document_id"], row[field]) for row in ds)
     else:
-        order = np.arange(len(ds))
+        index = np.arange(len(ds)) if subset is None else np.flatnonzero([selected(row) for row in ds])
         if spec["order"] == "random":
-            order = np.random.default_rng(spec["sampling"]["seed"]).permutation(len(ds))
+            index = index[np.random.default_rng(spec["sampling"]["seed"]).permutation(len(index))]
         texts = ds[field]
-        rows = ((int(i), texts[i]) for i in order)
+        rows = ((int(i), texts[i]) for i in index)
     return ((i, t) for i, t in rows if isinstance(t, str) and t.strip())
 
 
