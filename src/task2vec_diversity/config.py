@@ -257,7 +257,9 @@ def _dataset(name: str, spec: dict, sampling: dict, task2vec: dict) -> dict:
         raise ConfigError(f"config: '{where}.order' must be random or consecutive, got {out['order']!r}")
     subset = spec.get("filter")
     if subset is not None and (not isinstance(subset, dict) or set(subset) != {"field", "value"}):
-        raise ConfigError(f"config: '{where}.filter' must be {{field: <column, dotted for nested>, value: <kept value>}}")
+        raise ConfigError(
+            f"config: '{where}.filter' must be {{field: <column, dotted if nested>, value: <value kept>}}"
+        )
     if source == "hub":
         for key in ("path", "text_field"):
             if not spec.get(key):
