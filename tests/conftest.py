@@ -17,3 +17,22 @@ def tiny_probe(tmp_path_factory):
     path = tmp_path_factory.mktemp("probe")
     build_probe(TINY_BUILD, path)
     return {"id": str(path), "revision": None, "init": "pretrained", "init_seed": 0, "build": TINY_BUILD}
+
+
+@pytest.fixture(scope="session")
+def text_probe(tmp_path_factory):
+    """Probe spec of a 1-layer GPT-2 with a byte-level BPE tokenizer trained here on test text,
+    both saved with save_pretrained: loaded exactly as a hub id is."""
+    from tokenizers import ByteLevelBPETokenizer
+    from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
+
+    path = tmp_path_factory.mktemp("text_probe")
+    words = "the of and to in is was for on that with as by at from his her an are were which".split()
+    corpus = [" ".join(words[(i * k) % len(words)] for k in range(3, 30)) for i in range(200)]
+    backend = ByteLevelBPETokenizer()
+    backend.train_from_iterator(corpus, vocab_size=300, special_tokens=["<|endoftext|>"])
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, eos_token="<|endoftext|>")
+    config = GPT2Config(vocab_size=len(tokenizer), n_positions=16, n_embd=16, n_layer=1, n_head=2)
+    GPT2LMHeadModel(config).save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return {"id": str(path), "revision": None, "init": "pretrained", "init_seed": 0, "build": None}
