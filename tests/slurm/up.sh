@@ -11,12 +11,12 @@
 #   WITH_DBD=auto|1|0  slurmdbd + MariaDB so that `sacct` works (the plugin's default status
 #                      command) and accounts are real; auto: when slurmdbd and mariadbd are installed.
 #                      0: accounting_storage/none, the caller must use `slurm-status-command: squeue`.
-#   FAKE_GPUS=1        advertise N gres/gpu backed by character devices made with mknod.
+#   FAKE_GPUS=2        advertise N gres/gpu backed by character devices made with mknod.
 set -euo pipefail
 
 ROOT=${1:?usage: up.sh DIR}
 WITH_DBD=${WITH_DBD:-auto}
-FAKE_GPUS=${FAKE_GPUS:-1}
+FAKE_GPUS=${FAKE_GPUS:-2}
 CLUSTER=t2v
 ACCOUNT=t2v
 PARTITION=t2v
