@@ -14,13 +14,15 @@ import subprocess
 import sys
 import tempfile
 import time
+import warnings
 from pathlib import Path
+from types import SimpleNamespace
 
 import pandas as pd
 import pytest
 import yaml
 
-from tests.test_workflow import ROOT, snakemake, tiny_config
+from tests.test_workflow import ROOT, planned_jobs, snakemake, tiny_config
 
 pytestmark = pytest.mark.slurm
 
@@ -149,6 +151,15 @@ def test_jobs_went_through_sbatch_with_the_profile_resources(slurm_run, cluster)
             assert f"-p {cluster['PARTITION']}" in line and " -t " in line and " --mem " in line, line
             gpu = user.get("set-resources", {}).get(rule, {}).get("gpu")
             assert (f"--gpus={gpu}" in line) == bool(gpu), line
+    # the rules the profile gives a GPU ran as GPU jobs (on the cluster's fake GPUs)
+    planned = planned_jobs(SimpleNamespace(stdout=output, stderr=""))
+    gpu_rules = [rule for rule, resources in user.get("set-resources", {}).items() if resources.get("gpu")]
+    for rule in set(gpu_rules) & set(planned):
+        assert len(calls[rule]) == planned[rule], (rule, calls.get(rule))
+    if not set(gpu_rules) & set(planned):
+        warnings.warn(
+            f"profiles/slurm gives a GPU to {gpu_rules}, but the workflow has no such rule: {planned}", stacklevel=1
+        )
     # every embedding is its own cached output, whatever the rule that writes it
     assert len(list((workdir / "results/embeddings/local").glob("batch*.zarr"))) == 3
     (workdir / "sbatch-lines.txt").write_text("".join(lines[0] + "\n" for lines in calls.values()))
