@@ -161,7 +161,7 @@ def test_jobs_went_through_sbatch_with_the_profile_resources(slurm_run, cluster)
             f"profiles/slurm gives a GPU to {gpu_rules}, but the workflow has no such rule: {planned}", stacklevel=1
         )
     # every embedding is its own cached output, whatever the rule that writes it
-    assert len(list((workdir / "results/embeddings/local").glob("batch*.zarr"))) == 3
+    assert len(list((workdir / "results/embeddings/local").rglob("batch*.zarr"))) == 3
     (workdir / "sbatch-lines.txt").write_text("".join(lines[0] + "\n" for lines in calls.values()))
 
 
