@@ -18,6 +18,12 @@ include: "rules/distance.smk"
 include: "rules/report.smk"
 
 
+# cheap, on the submitting node (no cluster job): see profiles/slurm
+localrules:
+    distance_matrix,
+    diversity_report,
+
+
 rule all:
     input:
         REPORT_OUTPUTS,

@@ -1,0 +1,188 @@
+"""The tiny workflow on a real one-node SLURM cluster, submitted with `snakemake --profile slurm`.
+
+tests/slurm/up.sh brings the cluster up (munged, slurmctld, slurmd and, when installed, slurmdbd
+with MariaDB) on loopback, everything under a temporary directory; tests/slurm/down.sh stops it by
+PID file. It needs root and Debian's packages (tests/slurm/install.sh, run by .ci/run); without
+them the tests skip and say why. The test profile is the user profile (profiles/slurm) with a
+second profile on top that only points it at this cluster and shrinks memory to fit the machine.
+"""
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+from types import SimpleNamespace
+
+import pandas as pd
+import pytest
+import yaml
+
+from tests.test_workflow import ROOT, planned_jobs, snakemake, tiny_config
+
+pytestmark = pytest.mark.slurm
+
+USER_PROFILE = ROOT / "profiles/slurm/config.yaml"
+SLURM_SCRIPTS = ROOT / "tests/slurm"
+RUN_LIMIT = 900  # seconds for one Snakemake run through SLURM; the tiny workflow takes 1-3 minutes
+LOCAL_RULES = ("distance_matrix", "diversity_report")
+
+
+def why_skip() -> str | None:
+    if os.geteuid() != 0:
+        return "needs root to start munged, slurmctld and slurmd (run .ci/run as root)"
+    search = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/sbin"])
+    tools = ("munged", "slurmctld", "slurmd", "sbatch", "squeue")
+    missing = [tool for tool in tools if not shutil.which(tool, path=search)]
+    if missing:
+        return f"SLURM is not installed ({', '.join(missing)} missing): run tests/slurm/install.sh as root"
+    if subprocess.run(["pgrep", "-x", "slurmctld"], capture_output=True).returncode == 0:
+        return "another slurmctld is already running on this machine"
+    return None
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """A one-node cluster for this module; yields what up.sh wrote to cluster.env."""
+    reason = why_skip()
+    if reason:
+        pytest.skip(reason)
+    root = Path(tempfile.mkdtemp(prefix="t2v-slurm-", dir="/tmp"))  # short: MariaDB's socket lives in it
+    env = {**os.environ, "PATH": os.environ.get("PATH", "") + ":/usr/sbin:/sbin"}
+    try:
+        start = time.monotonic()
+        up = subprocess.run(
+            ["bash", SLURM_SCRIPTS / "up.sh", root], capture_output=True, text=True, env=env, timeout=300
+        )
+        assert up.returncode == 0, up.stdout + up.stderr
+        info = dict(line.split("=", 1) for line in (root / "cluster.env").read_text().split())
+        info["bringup_seconds"] = f"{time.monotonic() - start:.1f}"
+        print(f"SLURM up in {info['bringup_seconds']} s: {info}")
+        yield info
+    finally:
+        subprocess.run(["bash", SLURM_SCRIPTS / "down.sh", root], env={**env, "PURGE": "1"}, timeout=120)
+
+
+def cluster_profile(directory: Path, cluster: dict) -> Path:
+    """A profile layered on profiles/slurm: this cluster's account and partition, memory that fits.
+
+    Snakemake replaces a top-level key of an earlier profile, so the keys set here are the user's
+    with only these values changed; GPUs, runtimes, retries and everything else stay the user's.
+    """
+    user = yaml.safe_load(USER_PROFILE.read_text())
+    defaults = {**user["default-resources"], "slurm_partition": cluster["PARTITION"], "mem_mb": "500 * attempt"}
+    profile = {"default-resources": defaults, "latency-wait": 5, "slurm-init-seconds-before-status-checks": 2}
+    if cluster["WITH_DBD"] == "1":
+        defaults["slurm_account"] = cluster["ACCOUNT"]
+    else:  # no accounting: no account to check, and sacct does not work (MinJobAge >= 3 x 2 s)
+        del defaults["slurm_account"]
+        profile.update({"slurm-no-account": True, "slurm-status-command": "squeue"})
+    # one thread per job on this small node, as in the local run the results are compared with
+    profile["set-threads"] = {rule: 1 for rule in user.get("set-threads", {})}
+    profile["set-resources"] = {
+        rule: {**resources, "mem_mb": "1000 * attempt"} for rule, resources in user.get("set-resources", {}).items()
+    }
+    path = directory / "profile"
+    path.mkdir(exist_ok=True)
+    (path / "config.yaml").write_text(yaml.safe_dump(profile, sort_keys=False))
+    return path
+
+
+def run_on_slurm(workdir: Path, config: dict, cluster: dict, *args: str) -> tuple[int, str, float]:
+    """`snakemake --profile slurm` typed at the repository root, bounded by timeout -k."""
+    (workdir / "config").mkdir(exist_ok=True)
+    (workdir / "config/config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    profile = cluster_profile(workdir, cluster)
+    command = ["timeout", "-k", "10", str(RUN_LIMIT), sys.executable, "-m", "snakemake"]
+    command += ["--profile", "slurm", "--profile", str(profile), "-d", str(workdir), "--verbose", *args]
+    log = workdir / f"snakemake-{len(list(workdir.glob('snakemake-*.log')))}.log"
+    start = time.monotonic()
+    with log.open("w") as out:
+        run = subprocess.run(command, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, timeout=RUN_LIMIT + 60)
+    code = run.returncode
+    seconds = time.monotonic() - start
+    if code == 124:  # a hung Snakemake leaves its lock; the jobs are cancelled by down.sh
+        subprocess.run([sys.executable, "-m", "snakemake", "-d", str(workdir), "--unlock"], cwd=ROOT, timeout=120)
+    return code, log.read_text(), seconds
+
+
+def sbatch_calls(output: str) -> dict[str, list[str]]:
+    """The plugin's sbatch lines (logged with --verbose), by rule."""
+    calls: dict[str, list[str]] = {}
+    for line in output.splitlines():
+        if line.startswith("sbatch call: "):
+            rule = re.search(r"--comment '?rule_(\w+?)(?:_wildcards_\S*?)?'? ", line).group(1)
+            calls.setdefault(rule, []).append(line.removeprefix("sbatch call: ").split(" --wrap=")[0])
+    return calls
+
+
+@pytest.fixture(scope="module")
+def slurm_run(cluster, tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("slurm")
+    config = tiny_config(workdir)
+    code, output, seconds = run_on_slurm(workdir, config, cluster)
+    assert code == 0, output[-5000:]
+    print(f"tiny workflow through SLURM in {seconds:.0f} s")
+    return workdir, config, output
+
+
+def test_results_equal_a_local_run(slurm_run, tmp_path_factory):
+    workdir, _, _ = slurm_run
+    local = tmp_path_factory.mktemp("local")
+    threads = [f"{rule}=1" for rule in yaml.safe_load(USER_PROFILE.read_text()).get("set-threads", {})]
+    result = snakemake(local, tiny_config(local), *(["--set-threads", *threads] if threads else []))
+    assert result.returncode == 0, result.stderr[-3000:]
+    expected = pd.read_csv(local / "results/report/diversity.csv")
+    pd.testing.assert_frame_equal(pd.read_csv(workdir / "results/report/diversity.csv"), expected, check_exact=True)
+
+
+def test_jobs_went_through_sbatch_with_the_profile_resources(slurm_run, cluster):
+    workdir, _, output = slurm_run
+    calls = sbatch_calls(output)
+    assert {"build_probe", "prepare_dataset", "sample_batches"} <= set(calls), calls.keys()
+    assert not set(calls) & set(LOCAL_RULES), "local rules must not be submitted"
+    user = yaml.safe_load(USER_PROFILE.read_text())
+    for rule, lines in calls.items():
+        for line in lines:
+            assert f"-p {cluster['PARTITION']}" in line and " -t " in line and " --mem " in line, line
+            gpu = user.get("set-resources", {}).get(rule, {}).get("gpu")
+            assert (f"--gpus={gpu}" in line) == bool(gpu), line
+    # the rules the profile gives a GPU ran as GPU jobs (on the cluster's fake GPUs)
+    planned = planned_jobs(SimpleNamespace(stdout=output, stderr=""))
+    gpu_rules = [rule for rule, resources in user.get("set-resources", {}).items() if resources.get("gpu")]
+    for rule in set(gpu_rules) & set(planned):
+        assert len(calls[rule]) == planned[rule], (rule, calls.get(rule))
+    if not set(gpu_rules) & set(planned):
+        warnings.warn(
+            f"profiles/slurm gives a GPU to {gpu_rules}, but the workflow has no such rule: {planned}", stacklevel=1
+        )
+    # every embedding is its own cached output, whatever the rule that writes it
+    assert len(list((workdir / "results/embeddings/local").rglob("batch*.zarr"))) == 3
+    (workdir / "sbatch-lines.txt").write_text("".join(lines[0] + "\n" for lines in calls.values()))
+
+
+def test_a_failing_job_is_reported_as_failed_after_a_retry_with_more_resources(slurm_run, cluster):
+    workdir, config, _ = slurm_run
+    (workdir / "few.jsonl").write_text("".join('{"text": "a b"}\n' for _ in range(5)))
+    broken = {**config, "datasets": {**config["datasets"], "bad": {"source": "files", "files": ["few.jsonl"]}}}
+    code, output, seconds = run_on_slurm(workdir, broken, cluster, "results/batches/bad/tokens.zarr")
+    assert code not in (0, 124, 137), output[-5000:]  # failed, and not by our timeout
+    failures = re.findall(
+        r"Error in rule (\w+):\n\s+message: SLURM-job '\d+' failed, SLURM status is: 'FAILED'", output
+    )
+    retries = yaml.safe_load(USER_PROFILE.read_text())["retries"]
+    assert failures == ["prepare_dataset"] * (1 + retries), output[-5000:]
+    assert (
+        "has 5 non-empty documents but 3 batches x 4 documents need 12"
+        in (workdir / "logs/prepare_dataset/bad.log").read_text()
+    )
+    # the retry asked for twice the memory and time
+    first, *others = sbatch_calls(output)["prepare_dataset"]
+    limits = [tuple(int(v) for v in re.search(r" -t (\d+) --mem (\d+) ", line).groups()) for line in (first, *others)]
+    assert limits[1:] == [(limits[0][0] * 2, limits[0][1] * 2)] * retries, limits
+    assert (workdir / "results/report/diversity.csv").exists()
+    print(f"failing job reported after {seconds:.0f} s")
