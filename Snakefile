@@ -21,7 +21,9 @@ include: "rules/report.smk"
 # cheap, on the submitting node (no cluster job): see profiles/slurm
 localrules:
     distance_matrix,
+    cross_distance_matrix,
     diversity_report,
+    alignment_report,
 
 
 rule all:
