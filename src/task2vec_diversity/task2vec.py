@@ -173,8 +173,11 @@ def fisher_diagonal(
     return acc, empty
 
 
-def embed(model, input_ids, attention_mask, settings: Settings, batch_index: int, eos_id: int, log=None) -> Embedding:
-    """Task2Vec embedding of one batch. ``model`` must be a fresh copy of the probe: it is modified."""
+def embed(
+    model, input_ids, attention_mask, settings: Settings, batch_index: int, eos_id: int, log=None, targets=None
+) -> Embedding:
+    """Task2Vec embedding of one batch. ``model`` must be a fresh copy of the probe: it is modified.
+    ``targets`` replaces the Monte-Carlo sample of the Fisher pass (for tests and benchmarks)."""
     torch.manual_seed(settings.seed + batch_index)
     if settings.variant == "reference":
         model.train()
@@ -186,7 +189,7 @@ def embed(model, input_ids, attention_mask, settings: Settings, batch_index: int
         result.epoch_losses = finetune(model, input_ids, attention_mask, settings, eos_id, log)
     result.finetune_seconds = time.perf_counter() - start
     start = time.perf_counter()
-    acc, result.empty_minibatches = fisher_diagonal(model, input_ids, attention_mask, settings, eos_id)
+    acc, result.empty_minibatches = fisher_diagonal(model, input_ids, attention_mask, settings, eos_id, targets)
     result.fisher_seconds = time.perf_counter() - start
     vector = torch.cat([filterwise_mean(acc[id(p)]) for _, p in embedded_weights(model)])
     result.vector = vector.detach().cpu().numpy().astype(np.float32)
