@@ -2,6 +2,7 @@
 
     python benchmarks/embedding.py                      # CPU tiny probe, 2 threads
     python benchmarks/embedding.py --device cuda --gpt2-size
+    python benchmarks/embedding.py --scaling 50,100,200 --layers 1 --width 32 --sequences 16 --length 32
 
 Timed runs use the reference variant as the workflow runs it (dropout on, sampled targets);
 the comparison of the embeddings uses the same probe with dropout off and the same given
@@ -13,14 +14,19 @@ from __future__ import annotations
 
 import argparse
 import copy
+import os
 import statistics
 import sys
 import time
 from pathlib import Path
 
-import numpy as np
-import torch
-from transformers import GPT2Config, GPT2LMHeadModel
+# Threads sleep rather than spin while waiting: on a shared machine (more runnable threads
+# than cores) spinning OpenMP threads make every timing several times slower and erratic.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from transformers import GPT2Config, GPT2LMHeadModel  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent
 sys.path[:0] = [str(ROOT.parent / "src"), str(ROOT)]
@@ -80,6 +86,19 @@ def timed(fn, device):
     return vector, {"fine-tune": finetune_s, "Fisher": fisher_s, "total": total}, peak
 
 
+def scaling(args, sizes, eos_id):
+    """Engine only: N batches embedded one after the other, as the workflow does (fresh copy each)."""
+    model = probe(args, dropout=0.1)
+    ids, mask, _ = batch(args, eos_id)
+    settings = Settings(variant="reference", epochs=args.epochs)
+    for n in sizes:
+        start = time.perf_counter()
+        for index in range(n):
+            embed(copy.deepcopy(model), ids, mask, settings, index, eos_id)
+        seconds = time.perf_counter() - start
+        print(f"{n:5d} batches: {seconds:7.2f} s, {seconds / n:.3f} s per batch")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="cpu")
@@ -93,17 +112,25 @@ def main(argv=None):
     parser.add_argument("--length", type=int, default=128)
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--gpt2-size", action="store_true", help="GPT-2 124M architecture (random weights)")
+    parser.add_argument("--scaling", default="", help="comma-separated numbers of batches: engine time for each")
     args = parser.parse_args(argv)
     if args.gpt2_size:
         args.layers, args.width, args.heads, args.vocab = 12, 768, 12, 50257
     torch.set_num_threads(args.threads)
     eos_id = args.vocab - 1
     settings = Settings(variant="reference", epochs=args.epochs)
+    if args.scaling:
+        print(
+            f"probe: {args.layers} layers, width {args.width}, vocab {args.vocab}; batches of {args.sequences} x "
+            f"{args.length}, {args.epochs} epochs + Fisher; load average {os.getloadavg()[0]:.1f}"
+        )
+        return scaling(args, [int(n) for n in args.scaling.split(",")], eos_id)
     ids, mask, targets = batch(args, eos_id)
     device_name = torch.cuda.get_device_name() if args.device.startswith("cuda") else f"CPU, {args.threads} threads"
     print(
         f"probe: {args.layers} layers, width {args.width}, vocab {args.vocab}; batch {tuple(ids.shape)}, "
-        f"{args.epochs} epochs + Fisher, reference variant; {device_name}; torch {torch.__version__}"
+        f"{args.epochs} epochs + Fisher, reference variant; {device_name}; torch {torch.__version__}; "
+        f"OMP_WAIT_POLICY={os.environ['OMP_WAIT_POLICY']}; load average {os.getloadavg()[0]:.1f}"
     )
 
     impls = {"baseline": run_baseline, "engine": run_engine}
@@ -129,11 +156,11 @@ def main(argv=None):
     for name in impls:
         m = medians[name]
         print(
-            f"  {name:8s} {m['fine-tune']:9.2f}s {m['Fisher']:9.2f}s {m['total']:9.2f}s "
-            f"{peaks[name] / 2**20:14.0f} MiB"
+            f"  {name:8s} {m['fine-tune']:9.2f}s {m['Fisher']:9.2f}s {m['total']:9.2f}s {peaks[name] / 2**20:14.0f} MiB"
         )
     ratio = {k: medians["engine"][k] / medians["baseline"][k] for k in medians["engine"]}
     print("  engine / baseline: " + "  ".join(f"{k} {v:.3f}" for k, v in ratio.items()))
+    print(f"load average {os.getloadavg()[0]:.1f}")
     print(f"embedding of {len(a)} values, dropout off, same targets: max relative difference {max_rel_diff:.3g}")
     print(f"speedup {1 / ratio['total']:.3f}x max_rel_diff {max_rel_diff:.3g}")
 
