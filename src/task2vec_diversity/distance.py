@@ -38,7 +38,7 @@ def _tile_distances(a: torch.Tensor, b: torch.Tensor, eps: float, chunk: int) ->
     aa, bb = torch.zeros_like(ab), torch.zeros_like(ab)
     for start in range(0, a.shape[1], chunk):
         x, y = a[:, start : start + chunk], b[:, start : start + chunk]
-        q = (x[:, None, :] + eps + y[None, :, :]).reciprocal_().square_()  # [I, J, chunk]
+        q = (x[:, None, :] + eps + y[None, :, :]).pow_(-2)  # [I, J, chunk]
         aa += torch.einsum("id,ijd->ij", x * x, q)
         bb += torch.einsum("jd,ijd->ij", y * y, q)
         ab += torch.einsum("jd,ijd->ij", y, q.mul_(x[:, None, :]))

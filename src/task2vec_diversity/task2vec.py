@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 import torch.nn.functional as F
+from transformers.activations import NewGELUActivation
 
 from .config import VARIANTS
 
@@ -63,6 +64,17 @@ def embedded_weights(model: torch.nn.Module) -> list[tuple[str, torch.nn.Paramet
         for name, module in model.named_modules()
         if module is not head and isinstance(getattr(module, "weight", None), torch.nn.Parameter)
     ]
+
+
+def fuse_activations(model: torch.nn.Module) -> torch.nn.Module:
+    """Replace GPT-2's GELU written as eight elementwise operations (``gelu_new``) by the same
+    function as one fused operation, forward and backward (``F.gelu(approximate="tanh")``:
+    same constants, float rounding apart). In place; returns the model."""
+    for module in list(model.modules()):
+        for name, child in module.named_children():
+            if isinstance(child, NewGELUActivation):
+                setattr(module, name, torch.nn.GELU(approximate="tanh"))
+    return model
 
 
 def filterwise_mean(tensor: torch.Tensor) -> torch.Tensor:
@@ -187,6 +199,7 @@ def embed(
     """Task2Vec embedding of one batch. ``model`` must be a fresh copy of the probe: it is modified.
     ``targets`` replaces the Monte-Carlo sample of the Fisher pass (for tests and benchmarks)."""
     torch.manual_seed(settings.seed + batch_index)
+    fuse_activations(model)
     if settings.variant == "reference":
         model.train()
     else:
