@@ -160,6 +160,8 @@ def main(argv=None):
         )
     ratio = {k: medians["engine"][k] / medians["baseline"][k] for k in medians["engine"]}
     print("  engine / baseline: " + "  ".join(f"{k} {v:.3f}" for k, v in ratio.items()))
+    paired = [e["total"] / b["total"] for b, e in zip(times["baseline"], times["engine"])]
+    print("  engine / baseline total, run by run: " + " ".join(f"{r:.3f}" for r in paired))
     print(f"load average {os.getloadavg()[0]:.1f}")
     print(f"embedding of {len(a)} values, dropout off, same targets: max relative difference {max_rel_diff:.3g}")
     print(f"speedup {1 / ratio['total']:.3f}x max_rel_diff {max_rel_diff:.3g}")
