@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import torch
 from scipy import stats
 
 from task2vec_diversity.coefficients import bootstrap_means, coefficient, paper_half_width
@@ -27,22 +28,33 @@ def test_epsilon_matters_for_small_fisher_values():
     assert abs(cosine_distance(a, b) - cosine_distance(a, b, eps=0.0)) > 1e-3
 
 
-def test_matrix_equals_direct_formula_blockwise():
+@pytest.mark.parametrize(("dtype", "tolerance"), [(torch.float64, 1e-12), (torch.float32, 1e-6)])
+@pytest.mark.parametrize("block_bytes", [8 * 50 * 2, 2**20])  # tiles of 1 x 2 pairs, and all pairs at once
+def test_matrix_equals_direct_formula_blockwise(dtype, tolerance, block_bytes):
     rng = np.random.default_rng(0)
     h = rng.gamma(0.5, 1e-8, size=(7, 50))
     h[3] = h[1]  # duplicate batch
-    m = distance_matrix(h, block_bytes=8 * 4 * 50 * 2)  # blocks of 2 columns
+    m = distance_matrix(h, block_bytes=block_bytes, dtype=dtype, device="cpu")
     for i in range(7):
         for j in range(7):
-            assert m[i, j] == pytest.approx(direct(h[i], h[j]) if i != j else 0.0, abs=1e-12)
-    assert m[1, 3] == 0.0 or abs(m[1, 3]) < 1e-15
+            assert m[i, j] == pytest.approx(direct(h[i], h[j]) if i != j else 0.0, abs=tolerance)
+    assert abs(m[1, 3]) < tolerance
     np.testing.assert_array_equal(m, m.T)
+
+
+def test_dimension_chunks_add_up(monkeypatch):
+    """Sums over several chunks of dimensions, accumulated in float64, equal one chunk."""
+    rng = np.random.default_rng(5)
+    h = rng.gamma(0.5, 1e-6, size=(5, 1000))
+    whole = distance_matrix(h, dtype=torch.float64, device="cpu")
+    monkeypatch.setattr("task2vec_diversity.distance.CHUNK", 64)
+    np.testing.assert_allclose(distance_matrix(h, dtype=torch.float64, device="cpu"), whole, atol=1e-13)
 
 
 def test_cross_matrix():
     rng = np.random.default_rng(1)
     a, b = rng.random((3, 20)), rng.random((4, 20))
-    m = distance_matrix(a, b)
+    m = distance_matrix(a, b, block_bytes=8 * 20, dtype=torch.float64)
     assert m.shape == (3, 4)
     assert m[2, 1] == pytest.approx(direct(a[2], b[1]), abs=1e-12)
 

@@ -1,6 +1,8 @@
 """The Fisher embedding against an independent, slow computation from the definition."""
 
 import copy
+import importlib.util
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,6 +20,10 @@ from task2vec_diversity.task2vec import (
 )
 
 EOS = 0
+
+_spec = importlib.util.spec_from_file_location("baseline", Path(__file__).parents[1] / "benchmarks" / "baseline.py")
+baseline = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(baseline)
 
 
 def tiny_model(dropout=0.0, seed=0):
@@ -156,6 +162,9 @@ def test_targets_are_sampled_from_the_softmax():
     sampled = sample_targets(logits, torch.Generator().manual_seed(0))
     freq = np.bincount(sampled.ravel().numpy(), minlength=3) / sampled.numel()
     np.testing.assert_allclose(freq, [0.7, 0.2, 0.1], atol=0.015)
+    impossible = torch.tensor([[[0.0, -float("inf"), 1.0, -float("inf")]]]).expand(2, 5000, 4)
+    drawn = sample_targets(impossible, torch.Generator().manual_seed(1))
+    assert set(drawn.unique().tolist()) == {0, 2}
 
 
 def test_embedding_is_reproducible_and_fresh_per_batch():
@@ -170,3 +179,19 @@ def test_embedding_is_reproducible_and_fresh_per_batch():
     assert a.vector.dtype == np.float32 and (a.vector >= 0).all()
     assert len(a.vector) == sum(w.shape[0] for _, w in embedded_weights(probe))
     assert len(a.epoch_losses) == 2
+
+
+@pytest.mark.parametrize("dropout", [0.0, 0.1])
+def test_engine_equals_the_straightforward_baseline(dropout):
+    """Fine-tuning and Fisher as the authors wrote them (HF ``labels=`` loss, every gradient,
+    benchmarks/baseline.py) give the engine's embedding, on the same given targets (the
+    dropout masks are drawn in the same order from the same seed)."""
+    probe = tiny_model(dropout=dropout)
+    ids, mask = tiny_batch(n=8)
+    targets = torch.randint(0, 12, ids.shape, generator=torch.Generator().manual_seed(5))
+    settings = Settings(epochs=3, lr=1e-2, minibatch_size=4)
+    fast = embed(copy.deepcopy(probe), ids, mask, settings, 2, EOS, targets=targets).vector
+    slow, _, _ = baseline.baseline_embed(probe, ids, mask, settings, 2, EOS, targets=targets)
+    untuned = embed(copy.deepcopy(probe), ids, mask, Settings(epochs=0), 2, EOS, targets=targets).vector
+    assert not np.allclose(fast, untuned, rtol=1e-2)  # fine-tuning mattered
+    np.testing.assert_allclose(fast, slow, rtol=1e-4, atol=1e-12)

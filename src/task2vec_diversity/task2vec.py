@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 import torch.nn.functional as F
+from transformers.activations import NewGELUActivation
 
 from .config import VARIANTS
 
@@ -65,46 +66,64 @@ def embedded_weights(model: torch.nn.Module) -> list[tuple[str, torch.nn.Paramet
     ]
 
 
+def fuse_activations(model: torch.nn.Module) -> torch.nn.Module:
+    """Replace GPT-2's GELU written as eight elementwise operations (``gelu_new``) by the same
+    function as one fused operation, forward and backward (``F.gelu(approximate="tanh")``:
+    same constants, float rounding apart). In place; returns the model."""
+    for module in list(model.modules()):
+        for name, child in module.named_children():
+            if isinstance(child, NewGELUActivation):
+                setattr(module, name, torch.nn.GELU(approximate="tanh"))
+    return model
+
+
 def filterwise_mean(tensor: torch.Tensor) -> torch.Tensor:
     """Mean over all dimensions but the first (a vector stays as it is)."""
     return tensor.reshape(tensor.shape[0], -1).mean(dim=1)
 
 
-def _mean_loss(logits: torch.Tensor, targets: torch.Tensor, valid: torch.Tensor) -> tuple[torch.Tensor, bool]:
-    """Mean cross-entropy over valid positions; a mini-batch with none gives 0 (and False)."""
-    losses = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), reduction="none")
-    valid = valid.reshape(-1)
-    count = valid.sum()
-    if count == 0:
-        return (losses * 0).sum(), False
-    return (losses * valid).sum() / count, True
+IGNORE = -100  # target of a position that is not scored
 
 
-def finetune_loss(logits, input_ids, attention_mask, eos_id: int, variant: str):
-    """Next-token cross-entropy of logits[:, :-1] against input_ids[:, 1:]."""
+def _scored(targets: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    """Targets of logits[:, :-1] as a full-length target (IGNORE where not valid and at the
+    last position), so that the loss reads the logits unsliced: no slice in the backward."""
+    return F.pad(torch.where(valid, targets, IGNORE), (0, 1), value=IGNORE)
+
+
+def mean_loss(logits: torch.Tensor, scored: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(mean cross-entropy over the scored positions, their number); 0 when there is none."""
+    total = F.cross_entropy(
+        logits.float().reshape(-1, logits.shape[-1]), scored.reshape(-1), ignore_index=IGNORE, reduction="sum"
+    )
+    count = (scored != IGNORE).sum()
+    return total / count.clamp(min=1), count
+
+
+def finetune_targets(input_ids, attention_mask, eos_id: int, variant: str) -> torch.Tensor:
+    """Next-token targets: logits[:, :-1] against input_ids[:, 1:]."""
     targets = input_ids[:, 1:]
-    if variant == "reference":
-        valid = targets != eos_id
-    else:
-        valid = attention_mask[:, 1:].bool()
-    return _mean_loss(logits[:, :-1], targets, valid)
+    valid = targets != eos_id if variant == "reference" else attention_mask[:, 1:].bool()
+    return _scored(targets, valid)
 
 
 def sample_targets(logits: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-    """One token per position, drawn from the model's own softmax at that position."""
-    probs = torch.softmax(logits.detach().float(), dim=-1)
-    flat = torch.multinomial(probs.reshape(-1, probs.shape[-1]), 1, generator=generator)
-    return flat.reshape(probs.shape[:-1])
+    """One token per position, drawn from the model's own softmax at that position.
+
+    By inverse CDF: one uniform per position, where torch.multinomial draws an exponential
+    per vocabulary entry (most of the Fisher pass's time on a CPU). Same distribution."""
+    cdf = torch.softmax(logits.detach().float(), dim=-1).cumsum_(dim=-1)
+    u = torch.rand((*cdf.shape[:-1], 1), generator=generator, device=cdf.device) * cdf[..., -1:]
+    return torch.searchsorted(cdf, u, right=True).squeeze(-1).clamp_(max=cdf.shape[-1] - 1)
 
 
-def fisher_loss(logits, sampled, attention_mask, eos_id: int, variant: str):
-    """Loss whose squared gradient is the Monte-Carlo Fisher of one mini-batch."""
+def fisher_targets(sampled, attention_mask, eos_id: int, variant: str) -> torch.Tensor:
+    """Targets whose loss has the Monte-Carlo Fisher of one mini-batch as its squared gradient."""
     if variant == "reference":
         # the reference's off-by-one: the token sampled at t+1 is scored against logits at t
         targets = sampled[:, 1:]
-        return _mean_loss(logits[:, :-1], targets, targets != eos_id)
-    targets = sampled[:, :-1]
-    return _mean_loss(logits[:, :-1], targets, attention_mask[:, 1:].bool())
+        return _scored(targets, targets != eos_id)
+    return _scored(sampled[:, :-1], attention_mask[:, 1:].bool())
 
 
 def _minibatches(n: int, size: int):
@@ -117,6 +136,7 @@ def finetune(model, input_ids, attention_mask, settings: Settings, eos_id: int, 
     Only the head weight is handed to the optimiser, as in the reference; the other
     weights are frozen during fine-tuning, which skips their unused weight gradients
     without changing the head's gradient (it still flows through the whole network).
+    Mini-batches with no target are skipped; the loss is read once per epoch (no sync per step).
     """
     head = model.get_output_embeddings().weight
     frozen = [p for p in model.parameters() if p is not head and p.requires_grad]
@@ -125,20 +145,21 @@ def finetune(model, input_ids, attention_mask, settings: Settings, eos_id: int, 
     optimizer = torch.optim.AdamW(
         [head], lr=settings.lr, betas=(0.9, 0.999), eps=settings.eps, weight_decay=settings.weight_decay
     )
+    scored = finetune_targets(input_ids, attention_mask, eos_id, settings.variant)
+    counts = [(scored[mb] != IGNORE).sum() for mb in _minibatches(len(input_ids), settings.minibatch_size)]
+    steps = [mb for mb, n in zip(_minibatches(len(input_ids), settings.minibatch_size), counts) if n > 0]
     epoch_losses = []
     try:
         for epoch in range(settings.epochs):
-            total, count = 0.0, 0
-            for mb in _minibatches(len(input_ids), settings.minibatch_size):
+            total = torch.zeros((), device=input_ids.device)
+            for mb in steps:
                 optimizer.zero_grad(set_to_none=True)
                 logits = model(input_ids=input_ids[mb], attention_mask=attention_mask[mb]).logits
-                loss, nonempty = finetune_loss(logits, input_ids[mb], attention_mask[mb], eos_id, settings.variant)
-                if nonempty:
-                    loss.backward()
-                    optimizer.step()
-                    total += loss.item()
-                    count += 1
-            epoch_losses.append(total / max(count, 1))
+                loss, _ = mean_loss(logits, scored[mb])
+                loss.backward()
+                optimizer.step()
+                total += loss.detach()
+            epoch_losses.append(total.item() / max(len(steps), 1))
             if log:
                 log(f"epoch {epoch + 1}/{settings.epochs} loss {epoch_losses[-1]:.6f}")
     finally:
@@ -152,30 +173,33 @@ def fisher_diagonal(
 ) -> tuple[dict[int, torch.Tensor], int]:
     """Squared mini-batch-mean-loss gradients, summed and divided by the number of
     mini-batches, keyed by ``id(parameter)``. ``targets`` replaces the Monte-Carlo sample
-    (for tests); returns the accumulators and the number of mini-batches with no target."""
+    (for tests); returns the accumulators and the number of mini-batches with no target
+    (their gradient is zero)."""
     params = [p for _, p in embedded_weights(model)]
     acc = {id(p): torch.zeros_like(p) for p in params}
     batches = _minibatches(len(input_ids), settings.minibatch_size)
-    empty = 0
+    empty = torch.zeros((), dtype=torch.long, device=input_ids.device)
     for mb in batches:
         logits = model(input_ids=input_ids[mb], attention_mask=attention_mask[mb]).logits
         sampled = sample_targets(logits) if targets is None else targets[mb]
-        loss, nonempty = fisher_loss(logits, sampled, attention_mask[mb], eos_id, settings.variant)
-        if not nonempty:
-            empty += 1
-            continue
+        loss, count = mean_loss(logits, fisher_targets(sampled, attention_mask[mb], eos_id, settings.variant))
+        empty += count == 0
         grads = torch.autograd.grad(loss, params, allow_unused=True)
         for p, g in zip(params, grads):
             if g is not None:
-                acc[id(p)] += g.detach() ** 2
+                acc[id(p)].addcmul_(g, g)
     for value in acc.values():
         value /= len(batches)
-    return acc, empty
+    return acc, int(empty)
 
 
-def embed(model, input_ids, attention_mask, settings: Settings, batch_index: int, eos_id: int, log=None) -> Embedding:
-    """Task2Vec embedding of one batch. ``model`` must be a fresh copy of the probe: it is modified."""
+def embed(
+    model, input_ids, attention_mask, settings: Settings, batch_index: int, eos_id: int, log=None, targets=None
+) -> Embedding:
+    """Task2Vec embedding of one batch. ``model`` must be a fresh copy of the probe: it is modified.
+    ``targets`` replaces the Monte-Carlo sample of the Fisher pass (for tests and benchmarks)."""
     torch.manual_seed(settings.seed + batch_index)
+    fuse_activations(model)
     if settings.variant == "reference":
         model.train()
     else:
@@ -186,7 +210,7 @@ def embed(model, input_ids, attention_mask, settings: Settings, batch_index: int
         result.epoch_losses = finetune(model, input_ids, attention_mask, settings, eos_id, log)
     result.finetune_seconds = time.perf_counter() - start
     start = time.perf_counter()
-    acc, result.empty_minibatches = fisher_diagonal(model, input_ids, attention_mask, settings, eos_id)
+    acc, result.empty_minibatches = fisher_diagonal(model, input_ids, attention_mask, settings, eos_id, targets)
     result.fisher_seconds = time.perf_counter() - start
     vector = torch.cat([filterwise_mean(acc[id(p)]) for _, p in embedded_weights(model)])
     result.vector = vector.detach().cpu().numpy().astype(np.float32)
