@@ -107,13 +107,13 @@ def test_pool_and_alignment_match_distances_computed_directly(finished_run):
 
     table = pd.read_csv(workdir / "results/report/diversity.csv").set_index("dataset")
     pooled = np.concatenate([vectors["ginc"], vectors["local"]])
-    assert table.loc["ginc_and_local", "diversity"] == pytest.approx(mean_distance(pooled, pooled, True), abs=1e-9)
+    assert table.loc["ginc_and_local", "diversity"] == pytest.approx(mean_distance(pooled, pooled, True), abs=1e-6)
     alignment = pd.read_csv(workdir / "results/report/alignment_table.csv", index_col="train")
     assert list(alignment.index) == ["ginc", "local"] and list(alignment.columns) == ["upper_bound", "local"]
     for train in ("ginc", "local"):
         for eval_ in ("upper_bound", "local"):
             expected = 1 - mean_distance(vectors[train], vectors[eval_], train == eval_)
-            assert alignment.loc[train, eval_] == pytest.approx(expected, abs=1e-9)
+            assert alignment.loc[train, eval_] == pytest.approx(expected, abs=1e-6)
     long = pd.read_csv(workdir / "results/report/alignment.csv")
     assert ((long.alignment_ci95_low <= long.alignment) & (long.alignment <= long.alignment_ci95_high)).all()
     assert (workdir / "results/report/alignment_heatmap.png").stat().st_size > 1000
