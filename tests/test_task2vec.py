@@ -195,3 +195,21 @@ def test_engine_equals_the_straightforward_baseline(dropout):
     untuned = embed(copy.deepcopy(probe), ids, mask, Settings(epochs=0), 2, EOS, targets=targets).vector
     assert not np.allclose(fast, untuned, rtol=1e-2)  # fine-tuning mattered
     np.testing.assert_allclose(fast, slow, rtol=1e-4, atol=1e-12)
+
+
+def test_reference_mode_diversity_agrees_with_the_baseline_within_the_bootstrap_interval():
+    """Dropout on and targets sampled by each implementation's own random stream: the embeddings
+    differ, but the diversity coefficient of the same batches must agree within the interval."""
+    from task2vec_diversity.coefficients import coefficient
+    from task2vec_diversity.distance import distance_matrix
+
+    probe = tiny_model(dropout=0.1)
+    settings = Settings(epochs=2, lr=1e-2, minibatch_size=4)
+    batches = [tiny_batch(n=8, seed=s) for s in range(12)]
+    fast = [embed(copy.deepcopy(probe), ids, mask, settings, i, EOS).vector for i, (ids, mask) in enumerate(batches)]
+    slow = [baseline.baseline_embed(probe, ids, mask, settings, i, EOS)[0] for i, (ids, mask) in enumerate(batches)]
+    ours = coefficient(distance_matrix(np.stack(fast)), replicates=500)
+    theirs = coefficient(distance_matrix(np.stack(slow)), replicates=500)
+    assert not np.allclose(fast[0], slow[0], rtol=1e-3)  # different random streams
+    assert theirs.ci95_low <= ours.value <= theirs.ci95_high
+    assert ours.ci95_low <= theirs.value <= ours.ci95_high
