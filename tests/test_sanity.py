@@ -24,12 +24,13 @@ def diversity(tmp_path_factory):
     """Diversity coefficient of every demo dataset with 6 batches, computed in-process."""
     config = yaml.safe_load((ROOT / "config/config.yaml").read_text())
     config["sampling"]["n_batches"] = 6
+    config["task2vec"]["embeddings_per_job"] = 1
     config = cfg.validate(config)
     probe_dir = tmp_path_factory.mktemp("probe")
     build_probe(config["probe"]["build"], probe_dir)
     probe = {**cfg.probe_spec(config), "id": str(probe_dir)}
     tokenizer, model = load_tokenizer(probe), load_model(probe)
-    settings = Settings(**cfg.embedding_spec(config)["task2vec"])
+    settings = Settings(**cfg.embedding_spec(config, "lower_bound")["task2vec"])
     torch.set_num_threads(2)
     out = {}
     for name, spec in config["datasets"].items():
