@@ -1,0 +1,35 @@
+"""Several embeddings in one process equal embeddings made by a freshly loaded probe each."""
+
+import copy
+
+import numpy as np
+import pytest
+import torch
+
+from task2vec_diversity.shard import batch_index, embed_shard
+from task2vec_diversity.task2vec import Settings, embed
+
+from .test_task2vec import EOS, tiny_batch, tiny_model
+
+
+def test_each_batch_of_a_shard_starts_from_the_loaded_probe():
+    probe = tiny_model(dropout=0.1)
+    batches = [tiny_batch(n=4, seed=s) for s in range(3)]
+    ids = torch.stack([b[0] for b in batches])
+    mask = torch.stack([b[1] for b in batches])
+    settings = Settings(epochs=2, lr=1e-2, minibatch_size=2)
+    model = copy.deepcopy(probe)
+    shard = dict(embed_shard(model, ids, mask, [2, 0, 1], settings, EOS))
+    assert list(shard) == [2, 0, 1]
+    for i in range(3):
+        alone = embed(copy.deepcopy(probe), ids[i], mask[i], settings, i, EOS)
+        np.testing.assert_array_equal(shard[i].vector, alone.vector)
+    # the fine-tuning really changed the weights it was handed, so the reset mattered
+    head = probe.get_output_embeddings().weight
+    assert not torch.equal(model.get_output_embeddings().weight, head)
+
+
+def test_batch_index_from_the_store_name():
+    assert batch_index("results/embeddings/c4/0123456789ab/batch0042.zarr") == 42
+    with pytest.raises(ValueError):
+        batch_index("results/embeddings/c4/x.zarr")
