@@ -224,3 +224,16 @@ def test_mix_draws_each_batch_from_the_components_by_weight(tmp_path):
     assert all(
         text.startswith("alpha" if i.startswith("a:") else "beta") for i, text in zip(pool.document_id, pool.text)
     )
+
+
+def test_hub_source_streams_zstandard_compressed_jsonl(tmp_path):
+    """The Pile and SlimPajama are stored as .jsonl.zst on the hub."""
+    import zstandard
+
+    rows = write_pile_like(tmp_path / "plain.jsonl", 60)
+    (tmp_path / "data").mkdir()
+    compressed = zstandard.ZstdCompressor().compress((tmp_path / "plain.jsonl").read_bytes())
+    (tmp_path / "data" / "train.jsonl.zst").write_bytes(compressed)
+    spec = {"source": "hub", "path": str(tmp_path / "data"), "text_field": "text", "shuffle_buffer": 8}
+    pool = prepare("d", dataset_spec(spec))
+    assert len(pool) == 12 and all(rows[int(i)]["text"] == t for i, t in zip(pool.document_id, pool.text))
