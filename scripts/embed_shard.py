@@ -21,8 +21,14 @@ def main(snakemake, log):
         device = "cuda" if torch.cuda.is_available() else "cpu"
     outputs = {batch_index(path): path for path in snakemake.output}
     batches = open_group(snakemake.input.batches)
-    input_ids = torch.as_tensor(batches["input_ids"][:], dtype=torch.long, device=device)
-    attention_mask = torch.as_tensor(batches["attention_mask"][:], dtype=torch.long, device=device)
+    tokens = {
+        i: tuple(
+            torch.as_tensor(batches[name][i], dtype=torch.long, device=device)
+            for name in ("input_ids", "attention_mask")
+        )
+        for i in outputs
+    }
+    input_ids = next(iter(tokens.values()))[0]
     model = load_model(identity["probe"], device)
     revision = resolved_revision(identity["probe"], model)
     settings = Settings(**identity["task2vec"])
@@ -31,7 +37,7 @@ def main(snakemake, log):
         "batches %s of %s: %s tokens each on %s, probe %s (%s); start-up %.2f s",
         ", ".join(map(str, outputs)),
         snakemake.wildcards.dataset,
-        tuple(input_ids.shape[1:]),
+        tuple(input_ids.shape),
         device,
         identity["probe"]["id"],
         revision,
@@ -39,7 +45,7 @@ def main(snakemake, log):
     )
     eos_id = batches.attrs["eos_token_id"]
     last = time.perf_counter()
-    for index, result in embed_shard(model, input_ids, attention_mask, outputs, settings, eos_id, log.info):
+    for index, result in embed_shard(model, tokens, settings, eos_id, log.info):
         log.info(
             "batch %d: fine-tuning %.2f s, Fisher %.2f s, embedding of %d values",
             index,
@@ -53,8 +59,8 @@ def main(snakemake, log):
             "identity": identity,
             "dataset": snakemake.wildcards.dataset,
             "batch": index,
-            "batch_size": int(input_ids.shape[1]),
-            "max_length": int(input_ids.shape[2]),
+            "batch_size": int(input_ids.shape[0]),
+            "max_length": int(input_ids.shape[1]),
             "tokens_sha256": batches.attrs["tokens_sha256"][index],
             "seed": settings.seed + index,
             "probe_revision": revision,

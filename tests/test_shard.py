@@ -15,14 +15,12 @@ from .test_task2vec import EOS, tiny_batch, tiny_model
 def test_each_batch_of_a_shard_starts_from_the_loaded_probe():
     probe = tiny_model(dropout=0.1)
     batches = [tiny_batch(n=4, seed=s) for s in range(3)]
-    ids = torch.stack([b[0] for b in batches])
-    mask = torch.stack([b[1] for b in batches])
     settings = Settings(epochs=2, lr=1e-2, minibatch_size=2)
     model = copy.deepcopy(probe)
-    shard = dict(embed_shard(model, ids, mask, [2, 0, 1], settings, EOS))
+    shard = dict(embed_shard(model, {i: batches[i] for i in (2, 0, 1)}, settings, EOS))
     assert list(shard) == [2, 0, 1]
-    for i in range(3):
-        alone = embed(copy.deepcopy(probe), ids[i], mask[i], settings, i, EOS)
+    for i, (ids, mask) in enumerate(batches):
+        alone = embed(copy.deepcopy(probe), ids, mask, settings, i, EOS)
         np.testing.assert_array_equal(shard[i].vector, alone.vector)
     # the fine-tuning really changed the weights it was handed, so the reset mattered
     head = probe.get_output_embeddings().weight

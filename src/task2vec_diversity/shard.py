@@ -16,14 +16,15 @@ def batch_index(path: str) -> int:
     return int(found.group(1))
 
 
-def embed_shard(model, input_ids, attention_mask, indices, settings: Settings, eos_id: int, log=None):
-    """Yield (batch index, Embedding) for each batch of ``indices`` (rows of ``input_ids``).
+def embed_shard(model, batches: dict, settings: Settings, eos_id: int, log=None):
+    """Yield (batch index, Embedding) for each item of ``batches``, a mapping of batch index
+    to (input_ids, attention_mask).
 
     Before each batch the probe's parameters and buffers are restored to the values it was
     loaded with, so each embedding equals one made by a freshly loaded probe."""
     loaded = {name: value.detach().clone() for name, value in model.state_dict().items()}
-    for index in indices:
+    for index, (input_ids, attention_mask) in batches.items():
         model.load_state_dict(loaded)
         for p in model.parameters():
             p.grad = None
-        yield index, embed(model, input_ids[index], attention_mask[index], settings, index, eos_id, log)
+        yield index, embed(model, input_ids, attention_mask, settings, index, eos_id, log)
