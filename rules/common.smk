@@ -102,9 +102,16 @@ def matrix_path(a, b):
     return "results/distances/cross/{}/{}.zarr".format(*ordered(a, b))
 
 
-def pool_matrices(pool):
-    members = POOLS[pool]["datasets"]
-    return [matrix_path(a, b) for i, a in enumerate(members) for b in members[i:]]
+def pool_cross_matrices(wildcards):
+    """The cross matrices of every pair of datasets of a pool (their own matrices come anyway)."""
+    pairs = {
+        ordered(a, b)
+        for pool in POOLS.values()
+        for a in pool["datasets"]
+        for b in pool["datasets"]
+        if a != b
+    }
+    return [matrix_path(a, b) for a, b in sorted(pairs)]
 
 
 def alignment_matrices(wildcards):

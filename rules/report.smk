@@ -1,14 +1,7 @@
 rule diversity_report:
     input:
         datasets=expand("results/distances/{dataset}.zarr", dataset=DATASETS),
-        pools=sorted(
-            {
-                path
-                for pool in POOLS
-                for path in pool_matrices(pool)
-                if "/cross/" in path
-            }
-        ),
+        pools=pool_cross_matrices,
     output:
         table=report(
             "results/report/diversity.csv",

@@ -12,10 +12,10 @@ from task2vec_diversity.store import read_array
 def main(snakemake, log):
     par = snakemake.params
     boot = (par.report["bootstrap_replicates"], par.report["bootstrap_seed"])
-    rows, distances, matrices = [], {}, {}
+    rows, distances, matrices, provenance = [], {}, {}, {}
     for dataset, path in zip(par.datasets, snakemake.input.datasets):
         matrix, attrs = read_array(path, "distances")
-        matrices[(dataset, dataset)] = matrix
+        matrices[(dataset, dataset)], provenance[dataset] = matrix, attrs
         rows.append(diversity_row(matrix, attrs, *boot, paper=par.paper.get(dataset)))
         distances[dataset] = upper_triangle(matrix)
     for path in snakemake.input.pools:
@@ -24,8 +24,8 @@ def main(snakemake, log):
     for pool, members in par.pools.items():
         matrix = pooled_matrix(members, matrices)
         groups = [len(matrices[(m, m)]) for m in members]
-        first = read_array(snakemake.input.datasets[par.datasets.index(members[0])], "distances")[1]
-        rows.append(diversity_row(matrix, first, *boot, name=pool, groups=groups, paper=par.paper.get(pool)))
+        attrs = provenance[members[0]]
+        rows.append(diversity_row(matrix, attrs, *boot, name=pool, groups=groups, paper=par.paper.get(pool)))
     table = pd.DataFrame(rows, columns=COLUMNS)
     table.to_csv(snakemake.output.table, index=False)
     with open(snakemake.output.markdown, "w") as out:

@@ -17,6 +17,16 @@ from .test_workflow import SNAKEMAKE, planned_jobs, snakemake, tiny_config
 
 pytestmark = pytest.mark.workflow
 
+# the jobs that a new dataset, or new batches of one dataset, plan: nothing of the others
+ONE_DATASET_UPDATED = {
+    "prepare_dataset": 1,
+    "sample_batches": 1,
+    "embed_shard": 2,
+    "distance_matrix": 1,
+    "diversity_report": 1,
+    "all": 1,
+}
+
 
 def small_config(workdir):
     config = tiny_config(workdir)
@@ -48,14 +58,7 @@ def finished(tmp_path_factory):
 def test_adding_a_dataset_plans_only_its_jobs(finished):
     workdir, config, _ = finished
     added = {**config, "datasets": {**config["datasets"], "upper_bound": {"source": "upper_bound"}}}
-    assert planned_jobs(snakemake(workdir, added, "-n")) == {
-        "prepare_dataset": 1,
-        "sample_batches": 1,
-        "embed_shard": 2,
-        "distance_matrix": 1,
-        "diversity_report": 1,
-        "all": 1,
-    }
+    assert planned_jobs(snakemake(workdir, added, "-n")) == ONE_DATASET_UPDATED
 
 
 def test_a_killed_run_resumes_to_identical_results(finished, tmp_path):
@@ -105,14 +108,7 @@ def test_adding_batches_computes_only_the_new_embeddings(finished):
     manifest_before = pd.read_csv(workdir / "results/batches/local/manifest.tsv", sep="\t")
     more = {**config, "datasets": {**config["datasets"]}}
     more["datasets"]["local"] = {**config["datasets"]["local"], "sampling": {"n_batches": 4}}
-    assert planned_jobs(snakemake(workdir, more, "-n")) == {
-        "prepare_dataset": 1,
-        "sample_batches": 1,
-        "embed_shard": 2,
-        "distance_matrix": 1,
-        "diversity_report": 1,
-        "all": 1,
-    }
+    assert planned_jobs(snakemake(workdir, more, "-n")) == ONE_DATASET_UPDATED
     result = snakemake(workdir, more)
     assert result.returncode == 0, result.stderr[-3000:]
     after = embeddings(workdir, "local")
