@@ -24,6 +24,7 @@ localrules:
     cross_distance_matrix,
     diversity_report,
     alignment_report,
+    sweep_report,
 
 
 rule all:

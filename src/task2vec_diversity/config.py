@@ -52,11 +52,14 @@ DEFAULTS = {
     "datasets": {},
     "pools": {},
     "alignment": {},
+    "sweeps": {},
 }
 # task2vec keys that do not change an embedding: where it runs and how many per job
 EXECUTION_KEYS = ("device", "embeddings_per_job")
 
 PROBE_BUILD_DEFAULTS = {
+    "from": None,  # a causal LM (hub id or path) whose token embeddings are resized to the tokenizer
+    "from_revision": None,
     "n_symbols": 50,
     "n_layer": 2,
     "n_embd": 64,
@@ -89,11 +92,14 @@ DATASET_KEYS = {
     "ginc": set(GINC_DEFAULTS),
     "mix": {"components"},
 }
-DATASET_COMMON_KEYS = {"source", "sampling", "task2vec", "order", "description", "paper_diversity"}
+DATASET_COMMON_KEYS = {"source", "sampling", "task2vec", "probe", "order", "description", "paper_diversity"}
 # dataset keys that change no result
 COSMETIC_KEYS = ("description", "paper_diversity")
 POOL_KEYS = {"datasets", "description", "paper_diversity"}
 ALIGNMENT_KEYS = {"train", "eval"}
+SWEEP_KEYS = {"dataset", "vary", "values", "description"}
+# GINC settings a sweep may vary (the paper's two sweeps: latent concepts and vocabulary)
+SWEEP_PARAMETERS = ("n_concepts", "n_symbols")
 
 
 def _check_keys(section: dict, allowed, where: str) -> None:
@@ -123,15 +129,7 @@ def validate(config: dict) -> dict:
     _check_keys(config, DEFAULTS, "config")
     out = {key: _merge(DEFAULTS[key], config.get(key), key) for key in ("probe", "task2vec", "sampling", "report")}
 
-    probe = out["probe"]
-    if probe["build"] is not None:
-        probe["build"] = _merge(PROBE_BUILD_DEFAULTS, probe["build"], "probe.build")
-        if probe["id"] is not None:
-            raise ConfigError("config: give either 'probe.id' (hub id or path) or 'probe.build', not both")
-    elif not probe["id"]:
-        raise ConfigError("config: 'probe.id' is missing; set a hub id such as gpt2, a local path, or 'probe.build'")
-    if probe["init"] not in ("pretrained", "random"):
-        raise ConfigError(f"config: 'probe.init' must be pretrained or random, got {probe['init']!r}")
+    _check_probe(out["probe"], "probe")
 
     t2v = out["task2vec"]
     _check_task2vec(t2v, "task2vec")
@@ -143,16 +141,87 @@ def validate(config: dict) -> dict:
             f"got {t2v['embeddings_per_job']!r}"
         )
 
-    datasets = config.get("datasets") or {}
+    out["sweeps"], swept = _sweeps(config.get("sweeps") or {}, config.get("datasets") or {}, out["probe"])
+    datasets = {**(config.get("datasets") or {}), **swept}
     if not datasets:
         raise ConfigError("config: 'datasets' is empty; declare at least one dataset")
-    out["datasets"] = {name: _dataset(name, spec, out["sampling"], t2v) for name, spec in datasets.items()}
+    out["datasets"] = {
+        name: _dataset(name, spec, out["sampling"], t2v, out["probe"]) for name, spec in datasets.items()
+    }
     for name, spec in out["datasets"].items():
         if spec["source"] == "mix":
             spec["components"] = _components(name, spec, out["datasets"])
     out["pools"] = {name: _pool(name, pool, out["datasets"]) for name, pool in (config.get("pools") or {}).items()}
     out["alignment"] = _alignment(config.get("alignment") or {}, out["datasets"])
     return out
+
+
+def _check_probe(probe: dict, where: str) -> None:
+    if probe["build"] is not None:
+        if probe["id"] is not None:
+            raise ConfigError(f"config: give either '{where}.id' (hub id or path) or '{where}.build', not both")
+        probe["build"] = _merge(PROBE_BUILD_DEFAULTS, probe["build"], f"{where}.build")
+    elif not probe["id"]:
+        raise ConfigError(
+            f"config: '{where}.id' is missing; set a hub id such as gpt2, a local path, or '{where}.build'"
+        )
+    if probe["init"] not in ("pretrained", "random"):
+        raise ConfigError(f"config: '{where}.init' must be pretrained or random, got {probe['init']!r}")
+
+
+def _dataset_probe(name: str, given, probe: dict) -> dict:
+    """A dataset's probe: the config's, with the dataset's own keys over it. A dataset that
+    gives 'build' gets a built probe (its build keys over the config's build, if any); one
+    that gives 'id' gets that hub id or path."""
+    where = f"datasets.{name}.probe"
+    if given is None:
+        return copy.deepcopy(probe)
+    _check_keys(given, DEFAULTS["probe"], where)
+    out = copy.deepcopy(probe)
+    if "build" in given:
+        out["id"] = None
+        out["build"] = {**(probe["build"] or {}), **(given["build"] or {})}
+    elif "id" in given:
+        out["build"] = None
+    out.update({k: v for k, v in given.items() if k != "build"})
+    _check_probe(out, where)
+    return out
+
+
+def _sweeps(section: dict, datasets: dict, probe: dict) -> tuple[dict, dict]:
+    """GINC sweeps: each expands into one dataset per value of the varied setting, named
+    ``<sweep>_<value>``. When the vocabulary varies and the probe is built, the probe's
+    word-level tokenizer follows it (the paper resizes the probe to each GINC vocabulary)."""
+    if not isinstance(section, dict):
+        raise ConfigError("config: 'sweeps' must be a mapping of sweep names to sweeps")
+    sweeps, generated = {}, {}
+    for sweep, spec in section.items():
+        where = f"sweeps.{sweep}"
+        _check_keys(spec, SWEEP_KEYS, where)
+        base = spec.get("dataset")
+        if not isinstance(base, dict) or base.get("source") != "ginc":
+            raise ConfigError(f"config: '{where}.dataset' must be a GINC dataset entry (source: ginc)")
+        vary = spec.get("vary")
+        if vary not in SWEEP_PARAMETERS:
+            raise ConfigError(f"config: '{where}.vary' must be one of {', '.join(SWEEP_PARAMETERS)}, got {vary!r}")
+        values = spec.get("values")
+        if not isinstance(values, list) or len(values) < 3 or len(set(values)) != len(values):
+            raise ConfigError(f"config: '{where}.values' must list at least three different values (a quadratic fit)")
+        names = {}
+        for value in values:
+            _positive_int(value, f"{where}.values")
+            name = f"{sweep}_{value}"
+            if name in datasets or name in generated:
+                raise ConfigError(f"config: sweep '{sweep}' generates dataset '{name}', which already exists")
+            entry = {**copy.deepcopy(base), vary: value}
+            own = entry.get("probe") or {}
+            built = "build" in own or ("id" not in own and probe["build"] is not None)
+            if vary == "n_symbols" and built:
+                entry["probe"] = {**own, "build": {**(own.get("build") or {}), "n_symbols": value}}
+            generated[name] = entry
+            names[value] = name
+        sweeps[sweep] = {"vary": vary, "datasets": names, "description": spec.get("description", "")}
+    return sweeps, generated
 
 
 def _check_task2vec(t2v: dict, where: str) -> None:
@@ -218,6 +287,11 @@ def _check_comparable(names: list, datasets: dict, where: str) -> None:
     """Embeddings of different probes, methods or batch shapes never meet in one coefficient."""
     first = names[0]
     for other in names[1:]:
+        if datasets[first]["probe"] != datasets[other]["probe"]:
+            raise ConfigError(
+                f"config: {where} mixes embeddings of different probes ({first} and {other}); "
+                "refusing: give both datasets the same probe"
+            )
         for key in ("task2vec", "sampling"):
             a, b = dict(datasets[first][key]), dict(datasets[other][key])
             for skip in ("n_batches", "seed", "reuse_documents"):
@@ -230,7 +304,7 @@ def _check_comparable(names: list, datasets: dict, where: str) -> None:
                 )
 
 
-def _dataset(name: str, spec: dict, sampling: dict, task2vec: dict) -> dict:
+def _dataset(name: str, spec: dict, sampling: dict, task2vec: dict, probe: dict) -> dict:
     where = f"datasets.{name}"
     if not name.replace("_", "").replace("-", "").isalnum():
         raise ConfigError(f"config: dataset name '{name}' may hold only letters, digits, '_' and '-'")
@@ -246,6 +320,7 @@ def _dataset(name: str, spec: dict, sampling: dict, task2vec: dict) -> dict:
     method = {k: v for k, v in task2vec.items() if k not in EXECUTION_KEYS}
     out["task2vec"] = _merge(method, spec.get("task2vec"), f"{where}.task2vec")
     _check_task2vec(out["task2vec"], f"{where}.task2vec")
+    out["probe"] = _dataset_probe(name, spec.get("probe"), probe)
     per_job = task2vec["embeddings_per_job"]
     if out["sampling"]["n_batches"] % per_job:
         raise ConfigError(
@@ -282,6 +357,12 @@ def _dataset(name: str, spec: dict, sampling: dict, task2vec: dict) -> dict:
         out.setdefault("text_field", "text")
     elif source == "ginc":
         out = {**GINC_DEFAULTS, **out}
+        build = out["probe"]["build"]
+        if build is not None and build["n_symbols"] != out["n_symbols"]:
+            raise ConfigError(
+                f"config: GINC dataset '{name}' has {out['n_symbols']} symbols but its built probe's tokenizer "
+                f"has {build['n_symbols']}; set datasets.{name}.probe.build.n_symbols: {out['n_symbols']}"
+            )
         needed = out["sampling"]["n_batches"] * out["sampling"]["batch_size"]
         available = out["n_documents"] * (out["document_length"] // out["sampling"]["max_length"])
         if not out["sampling"]["reuse_documents"] and available < needed:
@@ -292,11 +373,17 @@ def _dataset(name: str, spec: dict, sampling: dict, task2vec: dict) -> dict:
     return out
 
 
-def probe_spec(config: dict) -> dict:
-    """What identifies the probe network before it is loaded."""
-    probe = config["probe"]
+def built_probe_path(build: dict) -> str:
+    """Where a built probe is saved: named by a hash of how it is built."""
+    digest = hashlib.sha256(json.dumps(build, sort_keys=True).encode()).hexdigest()[:12]
+    return f"results/probe/{digest}"
+
+
+def probe_spec(config: dict, dataset: str | None = None) -> dict:
+    """What identifies the probe network (the config's, or a dataset's) before it is loaded."""
+    probe = config["probe"] if dataset is None else config["datasets"][dataset]["probe"]
     return {
-        "id": probe["id"] or "results/probe",
+        "id": probe["id"] or built_probe_path(probe["build"]),
         "revision": probe["revision"],
         "init": probe["init"],
         "init_seed": probe["init_seed"],
@@ -306,12 +393,12 @@ def probe_spec(config: dict) -> dict:
 
 def data_spec(spec: dict) -> dict:
     """What a dataset's documents depend on: its spec without cosmetic keys or method."""
-    return {k: v for k, v in spec.items() if k not in COSMETIC_KEYS and k != "task2vec"}
+    return {k: v for k, v in spec.items() if k not in COSMETIC_KEYS and k not in ("task2vec", "probe")}
 
 
 def embedding_spec(config: dict, dataset: str) -> dict:
     """Everything that changes a dataset's embeddings apart from the batch itself."""
-    return {"probe": probe_spec(config), "task2vec": config["datasets"][dataset]["task2vec"]}
+    return {"probe": probe_spec(config, dataset), "task2vec": config["datasets"][dataset]["task2vec"]}
 
 
 def embedding_key(config: dict, dataset: str) -> str:
