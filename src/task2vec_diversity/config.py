@@ -179,7 +179,7 @@ def _dataset_probe(name: str, given, probe: dict) -> dict:
     _check_keys(given, DEFAULTS["probe"], where)
     out = copy.deepcopy(probe)
     if "build" in given:
-        out["id"] = None
+        out["id"], out["revision"] = None, None
         out["build"] = {**(probe["build"] or {}), **(given["build"] or {})}
     elif "id" in given:
         out["build"] = None
