@@ -11,6 +11,7 @@ rule sample_batches:
         "../envs/task2vec.yaml"
     params:
         sampling=sampling,
+        modality=modality,
         probe=PROBE,
     script:
         "../scripts/sample_batches.py"

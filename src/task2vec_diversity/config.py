@@ -13,7 +13,8 @@ import json
 from .errors import ConfigError
 
 VARIANTS = ("reference", "exact")
-SOURCES = ("hub", "files", "lower_bound", "upper_bound", "ginc", "mix")
+IMAGE_SOURCES = ("hub_images", "image_folder", "digits")  # few-shot tasks of labelled images (METHOD section 7)
+SOURCES = ("hub", "files", "lower_bound", "upper_bound", "ginc", "mix", *IMAGE_SOURCES)
 EMBEDDINGS_PER_JOB = (1, 10, 100, 1000)
 FILE_FORMATS = {"jsonl": "json", "json": "json", "parquet": "parquet", "txt": "text"}
 
@@ -53,6 +54,8 @@ DEFAULTS = {
     "pools": {},
     "alignment": {},
 }
+# sampling keys of image datasets: a task is n_way classes with k_shot images each
+TASK_SAMPLING_DEFAULTS = {"n_way": 5, "k_shot": 5}
 # task2vec keys that do not change an embedding: where it runs and how many per job
 EXECUTION_KEYS = ("device", "embeddings_per_job")
 
@@ -88,6 +91,9 @@ DATASET_KEYS = {
     "upper_bound": set(),
     "ginc": set(GINC_DEFAULTS),
     "mix": {"components"},
+    "hub_images": {"path", "name", "split", "revision", "image_field", "label_field"},
+    "image_folder": {"root"},
+    "digits": set(),
 }
 DATASET_COMMON_KEYS = {"source", "sampling", "task2vec", "order", "description", "paper_diversity"}
 # dataset keys that change no result
@@ -121,7 +127,8 @@ def _positive_int(value, where: str) -> None:
 def validate(config: dict) -> dict:
     """Return the config with defaults filled in, or raise ConfigError with one line."""
     _check_keys(config, DEFAULTS, "config")
-    out = {key: _merge(DEFAULTS[key], config.get(key), key) for key in ("probe", "task2vec", "sampling", "report")}
+    out = {key: _merge(DEFAULTS[key], config.get(key), key) for key in ("probe", "task2vec", "report")}
+    out["sampling"] = _merge({**DEFAULTS["sampling"], **TASK_SAMPLING_DEFAULTS}, config.get("sampling"), "sampling")
 
     probe = out["probe"]
     if probe["build"] is not None:
@@ -150,9 +157,34 @@ def validate(config: dict) -> dict:
     for name, spec in out["datasets"].items():
         if spec["source"] == "mix":
             spec["components"] = _components(name, spec, out["datasets"])
+    _check_modalities(out)
     out["pools"] = {name: _pool(name, pool, out["datasets"]) for name, pool in (config.get("pools") or {}).items()}
     out["alignment"] = _alignment(config.get("alignment") or {}, out["datasets"])
     return out
+
+
+def modality(spec: dict) -> str:
+    """What a dataset holds, and so which kind of probe embeds it: image or text."""
+    return "image" if spec["source"] in IMAGE_SOURCES else "text"
+
+
+def _check_modalities(config: dict) -> None:
+    """One probe embeds one kind of data: image classification tasks or token batches."""
+    kinds = {name: modality(spec) for name, spec in config["datasets"].items()}
+    images = [name for name, kind in kinds.items() if kind == "image"]
+    if not images:
+        return
+    texts = [name for name, kind in kinds.items() if kind == "text"]
+    if texts:
+        raise ConfigError(
+            f"config: image dataset '{images[0]}' and text dataset '{texts[0]}' in one config; one probe embeds "
+            "one kind of data: put them in separate configs"
+        )
+    if config["probe"]["build"] is not None:
+        raise ConfigError(
+            "config: 'probe.build' builds a text probe; image datasets need 'probe.id', an image classification "
+            "model such as microsoft/resnet-18"
+        )
 
 
 def _check_task2vec(t2v: dict, where: str) -> None:
@@ -241,11 +273,20 @@ def _dataset(name: str, spec: dict, sampling: dict, task2vec: dict) -> dict:
     _check_keys(spec, DATASET_KEYS[source] | DATASET_COMMON_KEYS, where)
     out = dict(spec)
     out["sampling"] = _merge(sampling, spec.get("sampling"), f"{where}.sampling")
-    for key in ("n_batches", "batch_size", "max_length"):
-        _positive_int(out["sampling"][key], f"{where}.sampling.{key}")
+    if source in IMAGE_SOURCES:
+        out["sampling"] = _task_sampling(out["sampling"], where)
+    else:
+        out["sampling"] = {k: v for k, v in out["sampling"].items() if k not in TASK_SAMPLING_DEFAULTS}
+        for key in ("n_batches", "batch_size", "max_length"):
+            _positive_int(out["sampling"][key], f"{where}.sampling.{key}")
     method = {k: v for k, v in task2vec.items() if k not in EXECUTION_KEYS}
     out["task2vec"] = _merge(method, spec.get("task2vec"), f"{where}.task2vec")
     _check_task2vec(out["task2vec"], f"{where}.task2vec")
+    if source in IMAGE_SOURCES and out["task2vec"]["variant"] != "reference":
+        raise ConfigError(
+            f"config: '{where}.task2vec.variant' is {out['task2vec']['variant']!r}, a text-only variant; image "
+            "tasks are embedded as in the original Task2Vec: use variant reference"
+        )
     per_job = task2vec["embeddings_per_job"]
     if out["sampling"]["n_batches"] % per_job:
         raise ConfigError(
@@ -280,6 +321,15 @@ def _dataset(name: str, spec: dict, sampling: dict, task2vec: dict) -> dict:
             )
         out["format"] = fmt
         out.setdefault("text_field", "text")
+    elif source == "hub_images":
+        if not spec.get("path"):
+            raise ConfigError(f"config: '{where}.path' is missing; give a hub id or a local dataset directory")
+        out.setdefault("split", "train")
+        out.setdefault("image_field", "image")
+        out.setdefault("label_field", "label")
+    elif source == "image_folder":
+        if not spec.get("root"):
+            raise ConfigError(f"config: '{where}.root' is missing; give a folder with one subfolder of images per class")
     elif source == "ginc":
         out = {**GINC_DEFAULTS, **out}
         needed = out["sampling"]["n_batches"] * out["sampling"]["batch_size"]
@@ -290,6 +340,16 @@ def _dataset(name: str, spec: dict, sampling: dict, task2vec: dict) -> dict:
                 f"{out['sampling']['batch_size']} need {needed}; raise n_documents or lower n_batches/batch_size"
             )
     return out
+
+
+def _task_sampling(sampling: dict, where: str) -> dict:
+    """Sampling of an image dataset: n_batches tasks of n_way classes x k_shot images; the
+    batch of a task is its n_way x k_shot images and it has no token length."""
+    for key in ("n_batches", "n_way", "k_shot"):
+        _positive_int(sampling[key], f"{where}.sampling.{key}")
+    if sampling["n_way"] < 2:
+        raise ConfigError(f"config: '{where}.sampling.n_way' must be at least 2 (a 1-way task has no Fisher)")
+    return {**sampling, "batch_size": sampling["n_way"] * sampling["k_shot"], "max_length": None}
 
 
 def probe_spec(config: dict) -> dict:
