@@ -23,7 +23,6 @@ from task2vec_diversity.task2vec import Settings
 
 from .test_workflow import ROOT, planned_jobs, snakemake
 
-
 ONE_PER_JOB = {"embeddings_per_job": 1}
 
 
@@ -121,9 +120,7 @@ def test_classifier_fit_matches_a_hand_written_loop(image_probe):
     torch.manual_seed(0)
     vision.head(model).reset_parameters()
     manual = copy.deepcopy(vision.head(model))
-    losses = vision.fit_classifier(
-        vision.head(model), vision.features(model, pixel_values, 5), labels, settings
-    )
+    losses = vision.fit_classifier(vision.head(model), vision.features(model, pixel_values, 5), labels, settings)
     with torch.no_grad():  # features computed another way: the backbone's pooled output
         feats = model.resnet(pixel_values).pooler_output.flatten(1)
     optimizer = torch.optim.Adam(manual.parameters(), lr=1e-2, eps=settings.eps, weight_decay=settings.weight_decay)
@@ -209,7 +206,9 @@ def test_the_three_image_sources_read_the_same_images(tmp_path):
         decoded = np.asarray(Image.open(io.BytesIO(row.image)))
         np.testing.assert_array_equal(decoded, np.repeat(pixels[i][:, :, None], 3, axis=2))
     # the folder lists each class's files in row order, so the same tasks are drawn
-    assert list(folder_pool.document_id) == [f"{c}/{int(i):05d}.png" for c, i in zip(hub_pool["class"], hub_pool.document_id)]
+    assert list(folder_pool.document_id) == [
+        f"{c}/{int(i):05d}.png" for c, i in zip(hub_pool["class"], hub_pool.document_id)
+    ]
     assert list(folder_pool.sha256) == list(hub_pool.sha256)
     assert list(folder_pool.label) == list(hub_pool.label)
 

@@ -329,7 +329,9 @@ def _dataset(name: str, spec: dict, sampling: dict, task2vec: dict) -> dict:
         out.setdefault("label_field", "label")
     elif source == "image_folder":
         if not spec.get("root"):
-            raise ConfigError(f"config: '{where}.root' is missing; give a folder with one subfolder of images per class")
+            raise ConfigError(
+                f"config: '{where}.root' is missing; give a folder with one subfolder of images per class"
+            )
     elif source == "ginc":
         out = {**GINC_DEFAULTS, **out}
         needed = out["sampling"]["n_batches"] * out["sampling"]["batch_size"]

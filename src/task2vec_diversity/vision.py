@@ -102,7 +102,11 @@ def features(model, pixel_values: torch.Tensor, minibatch_size: int) -> torch.Te
 def fit_classifier(classifier: torch.nn.Linear, feats, labels, settings: Settings, log=None) -> list[float]:
     """Train the task's classifier on the cached features; returns the mean loss per epoch."""
     optimizer = torch.optim.Adam(
-        classifier.parameters(), lr=settings.lr, betas=(0.9, 0.999), eps=settings.eps, weight_decay=settings.weight_decay
+        classifier.parameters(),
+        lr=settings.lr,
+        betas=(0.9, 0.999),
+        eps=settings.eps,
+        weight_decay=settings.weight_decay,
     )
     steps = _minibatches(len(feats), settings.minibatch_size)
     epoch_losses = []
