@@ -68,6 +68,11 @@ def sampling(wildcards):
     return CONFIG["datasets"][wildcards.dataset]["sampling"]
 
 
+def modality(wildcards):
+    """image (few-shot tasks for an image probe) or text (token batches)."""
+    return cfg.modality(CONFIG["datasets"][wildcards.dataset])
+
+
 def data_spec(wildcards):
     return cfg.data_spec(CONFIG["datasets"][wildcards.dataset])
 

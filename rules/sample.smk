@@ -11,6 +11,7 @@ rule sample_batches:
         "../envs/task2vec.yaml"
     params:
         sampling=sampling,
+        modality=modality,
         probe=dataset_probe,
     script:
         "../scripts/sample_batches.py"

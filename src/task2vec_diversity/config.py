@@ -13,7 +13,8 @@ import json
 from .errors import ConfigError
 
 VARIANTS = ("reference", "exact")
-SOURCES = ("hub", "files", "lower_bound", "upper_bound", "ginc", "mix")
+IMAGE_SOURCES = ("hub_images", "image_folder", "digits")  # few-shot tasks of labelled images (METHOD section 7)
+SOURCES = ("hub", "files", "lower_bound", "upper_bound", "ginc", "mix", *IMAGE_SOURCES)
 EMBEDDINGS_PER_JOB = (1, 10, 100, 1000)
 FILE_FORMATS = {"jsonl": "json", "json": "json", "parquet": "parquet", "txt": "text"}
 
@@ -54,6 +55,8 @@ DEFAULTS = {
     "alignment": {},
     "sweeps": {},
 }
+# sampling keys of image datasets: a task is n_way classes with k_shot images each
+TASK_SAMPLING_DEFAULTS = {"n_way": 5, "k_shot": 5}
 # task2vec keys that do not change an embedding: where it runs and how many per job
 EXECUTION_KEYS = ("device", "embeddings_per_job")
 
@@ -91,6 +94,9 @@ DATASET_KEYS = {
     "upper_bound": set(),
     "ginc": set(GINC_DEFAULTS),
     "mix": {"components"},
+    "hub_images": {"path", "name", "split", "revision", "image_field", "label_field"},
+    "image_folder": {"root"},
+    "digits": set(),
 }
 DATASET_COMMON_KEYS = {"source", "sampling", "task2vec", "probe", "order", "description", "paper_diversity"}
 # dataset keys that change no result
@@ -127,7 +133,8 @@ def _positive_int(value, where: str) -> None:
 def validate(config: dict) -> dict:
     """Return the config with defaults filled in, or raise ConfigError with one line."""
     _check_keys(config, DEFAULTS, "config")
-    out = {key: _merge(DEFAULTS[key], config.get(key), key) for key in ("probe", "task2vec", "sampling", "report")}
+    out = {key: _merge(DEFAULTS[key], config.get(key), key) for key in ("probe", "task2vec", "report")}
+    out["sampling"] = _merge({**DEFAULTS["sampling"], **TASK_SAMPLING_DEFAULTS}, config.get("sampling"), "sampling")
 
     _check_probe(out["probe"], "probe")
 
@@ -151,6 +158,7 @@ def validate(config: dict) -> dict:
     for name, spec in out["datasets"].items():
         if spec["source"] == "mix":
             spec["components"] = _components(name, spec, out["datasets"])
+    _check_modalities(out)
     out["pools"] = {name: _pool(name, pool, out["datasets"]) for name, pool in (config.get("pools") or {}).items()}
     out["alignment"] = _alignment(config.get("alignment") or {}, out["datasets"])
     return out
@@ -222,6 +230,32 @@ def _sweeps(section: dict, datasets: dict, probe: dict) -> tuple[dict, dict]:
             names[value] = name
         sweeps[sweep] = {"vary": vary, "datasets": names, "description": spec.get("description", "")}
     return sweeps, generated
+
+
+def modality(spec: dict) -> str:
+    """What a dataset holds, and so which kind of probe embeds it: image or text."""
+    return "image" if spec["source"] in IMAGE_SOURCES else "text"
+
+
+def _check_modalities(config: dict) -> None:
+    """One probe embeds one kind of data, image classification tasks or token batches, and
+    'probe.build' builds a text probe. Image and text datasets may share a config, each
+    with its own probe (a pool or alignment pair of different probes is refused anyway)."""
+    kind_of_probe = {}
+    for name, spec in config["datasets"].items():
+        kind = modality(spec)
+        if kind == "image" and spec["probe"]["build"] is not None:
+            raise ConfigError(
+                f"config: image dataset '{name}' has a built probe, which is a text probe; give it 'probe.id', an "
+                "image classification model such as microsoft/resnet-18"
+            )
+        probe = json.dumps(spec["probe"], sort_keys=True)
+        first, first_kind = kind_of_probe.setdefault(probe, (name, kind))
+        if first_kind != kind:
+            raise ConfigError(
+                f"config: {first_kind} dataset '{first}' and {kind} dataset '{name}' have the same probe; one probe "
+                "embeds one kind of data: give one of them its own 'probe'"
+            )
 
 
 def _check_task2vec(t2v: dict, where: str) -> None:
@@ -315,12 +349,21 @@ def _dataset(name: str, spec: dict, sampling: dict, task2vec: dict, probe: dict)
     _check_keys(spec, DATASET_KEYS[source] | DATASET_COMMON_KEYS, where)
     out = dict(spec)
     out["sampling"] = _merge(sampling, spec.get("sampling"), f"{where}.sampling")
-    for key in ("n_batches", "batch_size", "max_length"):
-        _positive_int(out["sampling"][key], f"{where}.sampling.{key}")
+    if source in IMAGE_SOURCES:
+        out["sampling"] = _task_sampling(out["sampling"], where)
+    else:
+        out["sampling"] = {k: v for k, v in out["sampling"].items() if k not in TASK_SAMPLING_DEFAULTS}
+        for key in ("n_batches", "batch_size", "max_length"):
+            _positive_int(out["sampling"][key], f"{where}.sampling.{key}")
     method = {k: v for k, v in task2vec.items() if k not in EXECUTION_KEYS}
     out["task2vec"] = _merge(method, spec.get("task2vec"), f"{where}.task2vec")
     _check_task2vec(out["task2vec"], f"{where}.task2vec")
     out["probe"] = _dataset_probe(name, spec.get("probe"), probe)
+    if source in IMAGE_SOURCES and out["task2vec"]["variant"] != "reference":
+        raise ConfigError(
+            f"config: '{where}.task2vec.variant' is {out['task2vec']['variant']!r}, a text-only variant; image "
+            "tasks are embedded as in the original Task2Vec: use variant reference"
+        )
     per_job = task2vec["embeddings_per_job"]
     if out["sampling"]["n_batches"] % per_job:
         raise ConfigError(
@@ -355,6 +398,17 @@ def _dataset(name: str, spec: dict, sampling: dict, task2vec: dict, probe: dict)
             )
         out["format"] = fmt
         out.setdefault("text_field", "text")
+    elif source == "hub_images":
+        if not spec.get("path"):
+            raise ConfigError(f"config: '{where}.path' is missing; give a hub id or a local dataset directory")
+        out.setdefault("split", "train")
+        out.setdefault("image_field", "image")
+        out.setdefault("label_field", "label")
+    elif source == "image_folder":
+        if not spec.get("root"):
+            raise ConfigError(
+                f"config: '{where}.root' is missing; give a folder with one subfolder of images per class"
+            )
     elif source == "ginc":
         out = {**GINC_DEFAULTS, **out}
         build = out["probe"]["build"]
@@ -371,6 +425,16 @@ def _dataset(name: str, spec: dict, sampling: dict, task2vec: dict, probe: dict)
                 f"{out['sampling']['batch_size']} need {needed}; raise n_documents or lower n_batches/batch_size"
             )
     return out
+
+
+def _task_sampling(sampling: dict, where: str) -> dict:
+    """Sampling of an image dataset: n_batches tasks of n_way classes x k_shot images; the
+    batch of a task is its n_way x k_shot images and it has no token length."""
+    for key in ("n_batches", "n_way", "k_shot"):
+        _positive_int(sampling[key], f"{where}.sampling.{key}")
+    if sampling["n_way"] < 2:
+        raise ConfigError(f"config: '{where}.sampling.n_way' must be at least 2 (a 1-way task has no Fisher)")
+    return {**sampling, "batch_size": sampling["n_way"] * sampling["k_shot"], "max_length": None}
 
 
 def built_probe_path(build: dict) -> str:

@@ -31,16 +31,26 @@ def load_tokenizer(probe: dict):
     return tokenizer
 
 
-def load_model(probe: dict, device: str = "cpu"):
-    """The probe as a causal LM: pretrained weights, or a seeded random init of its config."""
-    from transformers import AutoConfig, AutoModelForCausalLM
+def load_image_processor(probe: dict):
+    """The image probe's own preprocessing (resize, crop, rescale, normalise), e.g. the
+    ConvNeXt-style processor of microsoft/resnet-18 (its PIL backend: no torchvision needed)."""
+    from transformers import AutoImageProcessor
 
+    return AutoImageProcessor.from_pretrained(probe["id"], revision=probe["revision"])
+
+
+def load_model(probe: dict, device: str = "cpu", kind: str = "text"):
+    """The probe as a causal LM (kind text) or an image classifier (kind image, e.g.
+    microsoft/resnet-18): pretrained weights, or a seeded random init of its config."""
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForImageClassification
+
+    auto = AutoModelForImageClassification if kind == "image" else AutoModelForCausalLM
     if probe["init"] == "random":
         config = AutoConfig.from_pretrained(probe["id"], revision=probe["revision"])
         torch.manual_seed(probe["init_seed"])
-        model = AutoModelForCausalLM.from_config(config)
+        model = auto.from_config(config)
     else:
-        model = AutoModelForCausalLM.from_pretrained(probe["id"], revision=probe["revision"], dtype=torch.float32)
+        model = auto.from_pretrained(probe["id"], revision=probe["revision"], dtype=torch.float32)
     return model.to(device)
 
 
