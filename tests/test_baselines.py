@@ -96,7 +96,9 @@ def test_compression_ratio_orders_repetitive_below_random():
 
 
 def test_rank_agreement_against_scipy_and_by_hand():
-    table = pd.DataFrame({"t2v": [0.1, 0.2, 0.3, 0.4], "same": [1, 2, 3, 4], "reverse": [4, 3, 2, 1], "x": [1, 3, 2, 4]})
+    table = pd.DataFrame(
+        {"t2v": [0.1, 0.2, 0.3, 0.4], "same": [1, 2, 3, 4], "reverse": [4, 3, 2, 1], "x": [1, 3, 2, 4]}
+    )
     rows = {r["baseline"]: r for r in rank_agreement(table, "t2v", ["same", "reverse", "x"])}
     assert rows["same"]["spearman"] == pytest.approx(1) and rows["same"]["kendall"] == pytest.approx(1)
     assert rows["reverse"]["spearman"] == pytest.approx(-1) and rows["reverse"]["kendall"] == pytest.approx(-1)
