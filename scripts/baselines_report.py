@@ -40,7 +40,8 @@ def main(snakemake, log):
     agreement = pd.DataFrame(rank_agreement(table, "task2vec_diversity", MEASURES), columns=AGREEMENT_COLUMNS)
     agreement.to_csv(snakemake.output.agreement, index=False)
     with open(snakemake.output.markdown, "w") as out:
-        out.write(markdown_table(table) + "\nRank agreement with the Task2Vec diversity:\n\n" + markdown_table(agreement))
+        out.write(markdown_table(table) + "\nRank agreement with the Task2Vec diversity:\n\n")
+        out.write(markdown_table(agreement))
     agreement_figure(table, "task2vec_diversity", MEASURES, snakemake.output.figure)
     log.info("baselines of %d datasets:\n%s\n%s", len(table), markdown_table(table), markdown_table(agreement))
 

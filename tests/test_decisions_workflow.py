@@ -99,7 +99,7 @@ def test_baselines_on_the_same_batches(decisions_run):
     assert (agreement.n_datasets == 4).all()
 
 
-def test_changing_the_downstream_results_reruns_only_their_report(decisions_run):
+def test_changing_the_selection_floor_reruns_only_the_selection(decisions_run):
     workdir, config = decisions_run
     changed = {**config, "selection": {**config["selection"], "min_diversity": 0.01}}
     result = snakemake(workdir, changed, "-n")
