@@ -59,10 +59,11 @@ def real_tokens(input_ids: np.ndarray, attention_mask: np.ndarray) -> list[np.nd
 
 def distinct_ngram_ratio(sequences: list[np.ndarray], n: int) -> float:
     """Distinct n-grams / all n-grams over the sequences (n-grams do not cross sequences)."""
-    grams = [tuple(seq[i : i + n]) for seq in sequences for i in range(len(seq) - n + 1)]
-    if not grams:
+    windows = [np.lib.stride_tricks.sliding_window_view(seq, n) for seq in sequences if len(seq) >= n]
+    if not windows:
         return float("nan")
-    return len(set(grams)) / len(grams)
+    grams = np.concatenate(windows)
+    return len(np.unique(grams, axis=0)) / len(grams)
 
 
 def token_bytes(sequences: list[np.ndarray], vocab_size: int) -> bytes:
