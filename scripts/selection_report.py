@@ -29,6 +29,14 @@ def main(snakemake, log):
     sources, batches, summary = select(
         sel["target"], sel["candidates"], matrices, sel["min_diversity"], sel["n_batches"], sel["starts"]
     )
+    if not summary["floor_met_by_selection"]:
+        log.warning(
+            "the selected batches' diversity %.4g is below the floor %.4g (the mixture's expected diversity is %.4g): "
+            "the most aligned batches of a source are less diverse than the source",
+            summary["diversity_selected"],
+            sel["min_diversity"],
+            summary["diversity_estimated"],
+        )
     manifests = {c: pd.read_csv(path, sep="\t") for c, path in zip(sel["candidates"], snakemake.input.manifests)}
     documents = selected_documents(batches, manifests)
     sources.to_csv(snakemake.output.sources, index=False)

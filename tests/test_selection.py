@@ -96,6 +96,9 @@ def test_selection_on_matrices_with_a_known_answer():
     assert b.loc[3, "rank_in_source"] == 4 and not b.loc[3, "selected"]  # the off-target batch is left out
     # the estimate is the expectation over batches drawn by weight; the selection's own figures are close
     assert summary["alignment_selected"] == pytest.approx(1 - 0.15, abs=0.01)
+    pool = np.ix_([4, 5, 6, 8], [4, 5, 6, 8])  # the batches of a and b selected, as rows of the pooled matrix
+    assert summary["diversity_selected"] == pytest.approx(d[pool][np.triu_indices(4, 1)].mean())
+    assert summary["floor_met_by_selection"] == (summary["diversity_selected"] >= 0.2)
     d_source = source_distances(["a", "b"], matrices)
     assert d_source[0, 1] == pytest.approx(matrices[("a", "b")].mean())
 
