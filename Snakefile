@@ -3,7 +3,10 @@ from snakemake.utils import min_version
 min_version("9.0")
 
 
-configfile: "config/config.yaml"
+# the demo, unless config files are given with --configfile (which would otherwise be merged into it)
+if not workflow.overwrite_configfiles:
+
+    configfile: "config/config.yaml"
 
 
 report: "report/workflow.rst"
@@ -28,6 +31,7 @@ localrules:
     downstream_report,
     baselines_report,
     selection_report,
+    sweep_report,
 
 
 rule all:

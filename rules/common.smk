@@ -15,8 +15,13 @@ except ConfigError as error:
 DATASETS = list(CONFIG["datasets"])
 POOLS = CONFIG["pools"]
 ALIGNMENT = CONFIG["alignment"]
-PROBE = cfg.probe_spec(CONFIG)
-BUILT_PROBE = "results/probe" if CONFIG["probe"]["build"] else []
+SWEEPS = CONFIG["sweeps"]
+# the probes built by the workflow, by where they are saved
+BUILT_PROBES = {
+    cfg.built_probe_path(spec["probe"]["build"]): spec["probe"]["build"]
+    for spec in CONFIG["datasets"].values()
+    if spec["probe"]["build"]
+}
 EMBEDDINGS_PER_JOB = CONFIG["task2vec"]["embeddings_per_job"]
 # one embedding job writes the stores of the batches whose numbers start with {shard}
 SHARD_DIGITS = len(str(EMBEDDINGS_PER_JOB)) - 1
@@ -35,6 +40,12 @@ REPORT_OUTPUTS = [
     "results/report/diversity.md",
     "results/report/distance_histograms.png",
 ]
+if SWEEPS:
+    REPORT_OUTPUTS += [
+        "results/report/sweeps.csv",
+        "results/report/sweep_fits.csv",
+        "results/report/sweeps.png",
+    ]
 if ALIGNMENT:
     REPORT_OUTPUTS += [
         "results/report/alignment.csv",
@@ -49,6 +60,7 @@ wildcard_constraints:
     a="|".join(DATASETS) or "none",
     b="|".join(DATASETS) or "none",
     key="[0-9a-f]{12}",
+    probe="[0-9a-f]{12}",
     shard=r"\d+",
 
 
@@ -56,14 +68,38 @@ def sampling(wildcards):
     return CONFIG["datasets"][wildcards.dataset]["sampling"]
 
 
+def modality(wildcards):
+    """image (few-shot tasks for an image probe) or text (token batches)."""
+    return cfg.modality(CONFIG["datasets"][wildcards.dataset])
+
+
 def data_spec(wildcards):
     return cfg.data_spec(CONFIG["datasets"][wildcards.dataset])
+
+
+def dataset_probe(wildcards):
+    """The dataset's probe: hub id or path, revision, init, and how it is built."""
+    return cfg.probe_spec(CONFIG, wildcards.dataset)
+
+
+def built_probe(wildcards):
+    """The folder of the dataset's probe when the workflow builds it."""
+    spec = CONFIG["datasets"][wildcards.dataset]["probe"]
+    return cfg.built_probe_path(spec["build"]) if spec["build"] else []
+
+
+def probe_build(wildcards):
+    return BUILT_PROBES[f"results/probe/{wildcards.probe}"]
 
 
 def prepare_input(wildcards):
     """Generated bounds need the probe's tokenizer; other sources only their config."""
     spec = CONFIG["datasets"][wildcards.dataset]
-    return BUILT_PROBE if spec["source"] in ("lower_bound", "upper_bound") else []
+    return (
+        built_probe(wildcards)
+        if spec["source"] in ("lower_bound", "upper_bound")
+        else []
+    )
 
 
 def embedding_identity(wildcards):
@@ -129,6 +165,10 @@ PAPER_DIVERSITY = {
 DOWNSTREAM = CONFIG["downstream"]
 BASELINES = CONFIG["baselines"]
 SELECTION = CONFIG["selection"]
+# the lexical baselines read token batches: text datasets only
+BASELINE_DATASETS = [
+    d for d in DATASETS if cfg.modality(CONFIG["datasets"][d]) == "text"
+]
 if DOWNSTREAM:
     REPORT_OUTPUTS += [
         "results/report/downstream_fits.csv",

@@ -31,8 +31,10 @@ rule downstream_report:
 
 rule baselines_report:
     input:
-        matrices=expand("results/distances/{dataset}.zarr", dataset=DATASETS),
-        batches=expand("results/batches/{dataset}/tokens.zarr", dataset=DATASETS),
+        matrices=expand("results/distances/{dataset}.zarr", dataset=BASELINE_DATASETS),
+        batches=expand(
+            "results/batches/{dataset}/tokens.zarr", dataset=BASELINE_DATASETS
+        ),
     output:
         table=report(
             "results/report/baselines.csv",
@@ -55,7 +57,7 @@ rule baselines_report:
     conda:
         "../envs/task2vec.yaml"
     params:
-        datasets=DATASETS,
+        datasets=BASELINE_DATASETS,
         baselines=BASELINES,
     script:
         "../scripts/baselines_report.py"

@@ -1,11 +1,11 @@
 rule build_probe:
     output:
-        directory("results/probe"),
+        directory("results/probe/{probe}"),
     log:
-        "logs/build_probe.log",
+        "logs/build_probe/{probe}.log",
     conda:
         "../envs/task2vec.yaml"
     params:
-        build=CONFIG["probe"]["build"],
+        build=probe_build,
     script:
         "../scripts/build_probe.py"

@@ -56,3 +56,28 @@ rule alignment_report:
         report=CONFIG["report"],
     script:
         "../scripts/alignment_report.py"
+
+
+rule sweep_report:
+    input:
+        diversity="results/report/diversity.csv",
+    output:
+        points=report(
+            "results/report/sweeps.csv",
+            caption="../report/sweeps.rst",
+            category="GINC sweeps",
+        ),
+        fits="results/report/sweep_fits.csv",
+        figure=report(
+            "results/report/sweeps.png",
+            caption="../report/sweeps.rst",
+            category="GINC sweeps",
+        ),
+    log:
+        "logs/sweep_report.log",
+    conda:
+        "../envs/task2vec.yaml"
+    params:
+        sweeps=SWEEPS,
+    script:
+        "../scripts/sweep_report.py"

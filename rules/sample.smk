@@ -1,7 +1,7 @@
 rule sample_batches:
     input:
         documents="results/datasets/{dataset}/documents.parquet",
-        probe=BUILT_PROBE,
+        probe=built_probe,
     output:
         batches=directory("results/batches/{dataset}/tokens.zarr"),
         manifest="results/batches/{dataset}/manifest.tsv",
@@ -11,6 +11,7 @@ rule sample_batches:
         "../envs/task2vec.yaml"
     params:
         sampling=sampling,
-        probe=PROBE,
+        modality=modality,
+        probe=dataset_probe,
     script:
         "../scripts/sample_batches.py"

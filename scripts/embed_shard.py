@@ -1,15 +1,45 @@
-"""Task2Vec embeddings of a shard of consecutive batches in one process: one Zarr store per
-batch, each with its provenance."""
+"""Task2Vec embeddings of a shard of consecutive batches (or, for an image dataset, few-shot
+tasks) in one process: one Zarr store per batch, each with its provenance."""
 
 import time
 
 import torch
 
-from task2vec_diversity.probe import load_model, resolved_revision
+from task2vec_diversity import images, vision
+from task2vec_diversity.probe import load_image_processor, load_model, resolved_revision
 from task2vec_diversity.runner import library_versions, run
 from task2vec_diversity.shard import batch_index, embed_shard
 from task2vec_diversity.store import open_group, write_arrays
 from task2vec_diversity.task2vec import Settings
+
+
+def token_batches(batches, indices, probe, settings, device, log):
+    """The text probe and its embeddings of the shard's token batches."""
+    tokens = {
+        i: tuple(
+            torch.as_tensor(batches[name][i], dtype=torch.long, device=device)
+            for name in ("input_ids", "attention_mask")
+        )
+        for i in indices
+    }
+    model = load_model(probe, device)
+    return model, embed_shard(model, tokens, settings, batches.attrs["eos_token_id"], log)
+
+
+def image_tasks(batches, indices, probe, settings, device, log):
+    """The image probe (with a classifier for the task's classes) and its embeddings of the
+    shard's few-shot tasks, normalised by the probe's image processor."""
+    processor = load_image_processor(probe)
+    tasks = {
+        i: (
+            images.normalise(processor, batches["pixels"][i]).to(device),
+            torch.as_tensor(batches["labels"][i], dtype=torch.long, device=device),
+        )
+        for i in indices
+    }
+    model = load_model(probe, device, kind="image")
+    vision.with_task_head(model, batches.attrs["sampling"]["n_way"])
+    return model, vision.embed_tasks(model, tasks, settings, log)
 
 
 def main(snakemake, log):
@@ -21,31 +51,26 @@ def main(snakemake, log):
         device = "cuda" if torch.cuda.is_available() else "cpu"
     outputs = {batch_index(path): path for path in snakemake.output}
     batches = open_group(snakemake.input.batches)
-    tokens = {
-        i: tuple(
-            torch.as_tensor(batches[name][i], dtype=torch.long, device=device)
-            for name in ("input_ids", "attention_mask")
-        )
-        for i in outputs
-    }
-    input_ids = next(iter(tokens.values()))[0]
-    model = load_model(identity["probe"], device)
-    revision = resolved_revision(identity["probe"], model)
+    kind = batches.attrs.get("kind", "text")
     settings = Settings(**identity["task2vec"])
+    load = image_tasks if kind == "image" else token_batches
+    model, embeddings = load(batches, list(outputs), identity["probe"], settings, device, log.info)
+    revision = resolved_revision(identity["probe"], model)
     versions = library_versions()
+    sampling = batches.attrs["sampling"]
     log.info(
-        "batches %s of %s: %s tokens each on %s, probe %s (%s); start-up %.2f s",
+        "%s batches %s of %s: %d each on %s, probe %s (%s); start-up %.2f s",
+        kind,
         ", ".join(map(str, outputs)),
         snakemake.wildcards.dataset,
-        tuple(input_ids.shape),
+        sampling["batch_size"],
         device,
         identity["probe"]["id"],
         revision,
         time.perf_counter() - start,
     )
-    eos_id = batches.attrs["eos_token_id"]
     last = time.perf_counter()
-    for index, result in embed_shard(model, tokens, settings, eos_id, log.info):
+    for index, result in embeddings:
         log.info(
             "batch %d: fine-tuning %.2f s, Fisher %.2f s, embedding of %d values",
             index,
@@ -59,8 +84,8 @@ def main(snakemake, log):
             "identity": identity,
             "dataset": snakemake.wildcards.dataset,
             "batch": index,
-            "batch_size": int(input_ids.shape[0]),
-            "max_length": int(input_ids.shape[1]),
+            "batch_size": sampling["batch_size"],
+            "max_length": sampling["max_length"],
             "tokens_sha256": batches.attrs["tokens_sha256"][index],
             "seed": settings.seed + index,
             "probe_revision": revision,

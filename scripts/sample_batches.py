@@ -1,14 +1,21 @@
-"""Sample a dataset's batches, tokenise them with the probe's tokenizer, write the manifest."""
+"""Sample a dataset's batches, tokenise them with the probe's tokenizer, write the manifest.
+For an image dataset: its tasks' images at the probe's geometry (its image processor) and
+their labels."""
+
+import json
 
 import pandas as pd
 
+from task2vec_diversity import images
 from task2vec_diversity.batches import sample
-from task2vec_diversity.probe import load_tokenizer
+from task2vec_diversity.probe import load_image_processor, load_tokenizer
 from task2vec_diversity.runner import run
 from task2vec_diversity.store import write_arrays
 
 
 def main(snakemake, log):
+    if snakemake.params.modality == "image":
+        return sample_tasks(snakemake, log)
     sampling = snakemake.params.sampling
     tokenizer = load_tokenizer(snakemake.params.probe)
     pool = pd.read_parquet(snakemake.input.documents)
@@ -30,6 +37,27 @@ def main(snakemake, log):
     manifest["tokenizer"] = f"{snakemake.params.probe['id']} ({type(tokenizer).__name__})"
     manifest.to_csv(snakemake.output.manifest, sep="\t", index=False)
     log.info("%d batches of %d documents, %d tokens, mean real tokens %.1f", n, b, length, manifest.n_tokens.mean())
+
+
+def sample_tasks(snakemake, log):
+    sampling = snakemake.params.sampling
+    processor = load_image_processor(snakemake.params.probe)
+    pool = pd.read_parquet(snakemake.input.documents)
+    arrays, manifest, hashes = images.sample(snakemake.wildcards.dataset, pool, sampling, processor)
+    attrs = {
+        "kind": "image",
+        "dataset": snakemake.wildcards.dataset,
+        "sampling": sampling,
+        "probe": snakemake.params.probe,
+        "image_processor": json.loads(processor.to_json_string()),
+        "tokens_sha256": hashes,  # one hash per task, of its pixels and labels
+    }
+    n, b, *shape = arrays["pixels"].shape
+    write_arrays(snakemake.output.batches, arrays, attrs, {"pixels": (1, b, *shape), "labels": (1, b)})
+    manifest["sampling_seed"] = sampling["seed"]
+    manifest["image_processor"] = f"{snakemake.params.probe['id']} ({type(processor).__name__})"
+    manifest.to_csv(snakemake.output.manifest, sep="\t", index=False)
+    log.info("%d tasks of %d images (%d-way, %d-shot), pixels %s", n, b, sampling["n_way"], sampling["k_shot"], shape)
 
 
 run(snakemake, main)  # noqa: F821

@@ -36,3 +36,36 @@ def text_probe(tmp_path_factory):
     GPT2LMHeadModel(config).save_pretrained(path)
     tokenizer.save_pretrained(path)
     return {"id": str(path), "revision": None, "init": "pretrained", "init_seed": 0, "build": None}
+
+
+# the preprocessing of microsoft/resnet-18 (its preprocessor_config.json on the hub), at 32 pixels
+RESNET_PREPROCESSOR = {
+    "crop_pct": 0.875,
+    "do_normalize": True,
+    "do_resize": True,
+    "feature_extractor_type": "ConvNextFeatureExtractor",
+    "image_mean": [0.485, 0.456, 0.406],
+    "image_std": [0.229, 0.224, 0.225],
+    "resample": 3,
+    "size": 32,
+}
+
+
+def save_image_probe(path, seed: int = 0) -> dict:
+    """A 2-stage ResNet (basic blocks, widths 8 and 16) with random weights and the image
+    processor of microsoft/resnet-18, saved with save_pretrained: loaded as a hub id is."""
+    import json
+
+    import torch
+    from transformers import ResNetConfig, ResNetForImageClassification
+
+    torch.manual_seed(seed)
+    config = ResNetConfig(embedding_size=8, hidden_sizes=[8, 16], depths=[1, 1], layer_type="basic", num_labels=1000)
+    ResNetForImageClassification(config).save_pretrained(path)
+    (path / "preprocessor_config.json").write_text(json.dumps(RESNET_PREPROCESSOR))
+    return {"id": str(path), "revision": None, "init": "pretrained", "init_seed": 0, "build": None}
+
+
+@pytest.fixture(scope="session")
+def image_probe(tmp_path_factory):
+    return save_image_probe(tmp_path_factory.mktemp("image_probe"))

@@ -80,6 +80,34 @@ def test_defaults_are_the_papers_setting():
             },
             "alignment pair (a, b) mixes embeddings made with different sampling.batch_size (a: 512, b: 8)",
         ),
+        (
+            {
+                "probe": {"id": "gpt2"},
+                "datasets": {
+                    "a": {"source": "lower_bound"},
+                    "b": {"source": "upper_bound", "probe": {"id": "gpt2-medium"}},
+                },
+                "pools": {"ab": {"datasets": ["a", "b"]}},
+            },
+            "pools.ab mixes embeddings of different probes (a and b); refusing",
+        ),
+        (
+            minimal(datasets={"g": {"source": "ginc", "n_symbols": 60, "probe": {"build": {"n_symbols": 50}}}}),
+            "GINC dataset 'g' has 60 symbols but its built probe's tokenizer has 50; set datasets.g.probe.build",
+        ),
+        (minimal(sweeps={"s": {"dataset": {"source": "hub"}, "vary": "n_concepts", "values": [1, 2, 3]}}), "GINC"),
+        (minimal(sweeps={"s": {"dataset": {"source": "ginc"}, "vary": "n_slots", "values": [1, 2, 3]}}), "vary"),
+        (
+            minimal(sweeps={"s": {"dataset": {"source": "ginc"}, "vary": "n_concepts", "values": [1, 2]}}),
+            "'sweeps.s.values' must list at least three different values",
+        ),
+        (
+            minimal(
+                datasets={"s_2": {"source": "lower_bound"}},
+                sweeps={"s": {"dataset": {"source": "ginc"}, "vary": "n_concepts", "values": [1, 2, 3]}},
+            ),
+            "sweep 's' generates dataset 's_2', which already exists",
+        ),
     ],
 )
 def test_bad_config_is_one_line(config, message):

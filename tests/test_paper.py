@@ -15,17 +15,28 @@ pytestmark = pytest.mark.workflow
 PAPER = yaml.safe_load((ROOT / "config/paper.yaml").read_text())
 
 
+DEMO = yaml.safe_load((ROOT / "config/config.yaml").read_text())
+
+
 def test_paper_config_plans_the_whole_paper(tmp_path):
-    jobs = planned_jobs(snakemake(tmp_path, PAPER, "-n"))
+    # as the README runs it: --configfile replaces the demo config (which is not merged into it)
+    jobs = planned_jobs(snakemake(tmp_path, DEMO, "-n", "--configfile", str(ROOT / "config/paper.yaml")))
     datasets = PAPER["datasets"]
     per_job = PAPER["task2vec"]["embeddings_per_job"]
     assert len(datasets) == 14  # Table 1: 10 corpora, 2 bounds, 2 interleaved mixes
-    assert jobs["embed_shard"] * per_job == 200 * len(datasets)  # 200 embeddings per dataset
-    assert jobs["prepare_dataset"] == jobs["sample_batches"] == jobs["distance_matrix"] == len(datasets)
+    sweeps = PAPER["sweeps"]
+    # GINC: latent concepts at 2 vocabularies (9 values each), vocabulary at 2 concept counts (10 values each)
+    sweep_points = sum(len(sweep["values"]) for sweep in sweeps.values())
+    assert sweep_points == 38
+    # 200 embeddings per Table 1 dataset, 150 per GINC point (80,000 sequences of 128 words)
+    assert jobs["embed_shard"] * per_job == 200 * len(datasets) + 150 * sweep_points
+    n = len(datasets) + sweep_points
+    assert jobs["prepare_dataset"] == jobs["sample_batches"] == jobs["distance_matrix"] == n
     # pools reuse their datasets' embeddings: only cross matrices, 1 + 10 pairs, and 4 more for alignment
     assert jobs["cross_distance_matrix"] == 15
-    assert jobs["diversity_report"] == jobs["alignment_report"] == 1
-    assert "build_probe" not in jobs
+    assert jobs["diversity_report"] == jobs["alignment_report"] == jobs["sweep_report"] == 1
+    # GPT-2 resized to each GINC vocabulary: 50 ... 20,000, ten of them (50 and 150 shared by the concept sweeps)
+    assert jobs["build_probe"] == 10
 
 
 def _hub_stand_in(directory: Path, spec: dict, n_documents: int, rng_seed: int) -> None:
@@ -56,6 +67,16 @@ def stand_in_config(workdir: Path, probe: dict) -> dict:
             _hub_stand_in(local, spec, 300, seed)
             spec["path"] = str(local)
             spec["shuffle_buffer"] = 64
+    # one latent-concept sweep and one vocabulary sweep, three points each, small GINC,
+    # the local probe standing in for GPT-2 as the base model resized to each vocabulary
+    sweeps = {}
+    for name in ("ginc_concepts_vocab50", "ginc_vocabulary_concepts10"):
+        sweep = config["sweeps"][name]
+        base = sweep["dataset"]
+        build = {"from": probe["id"], "from_revision": None, "n_symbols": base["n_symbols"]}
+        dataset = {**base, "n_documents": 4, "document_length": 160, "sampling": {"n_batches": 10}}
+        sweeps[name] = {**sweep, "dataset": {**dataset, "probe": {"build": build}}, "values": sweep["values"][:3]}
+    config["sweeps"] = sweeps
     return config
 
 
@@ -64,8 +85,12 @@ def test_paper_rules_run_end_to_end_on_local_stand_ins(tmp_path, text_probe):
     result = snakemake(tmp_path, config)
     assert result.returncode == 0, result.stderr[-3000:]
     table = pd.read_csv(tmp_path / "results/report/diversity.csv").set_index("dataset")
-    expected = [*PAPER["datasets"], *PAPER["pools"]]
-    assert list(table.index) == expected
+    swept = [f"{name}_{value}" for name, sweep in config["sweeps"].items() for value in sweep["values"]]
+    assert list(table.index) == [*PAPER["datasets"], *swept, *PAPER["pools"]]
+    points = pd.read_csv(tmp_path / "results/report/sweeps.csv")
+    assert list(points.dataset) == swept and points.diversity.between(0, 1).all()
+    fits = pd.read_csv(tmp_path / "results/report/sweep_fits.csv")
+    assert list(fits.sweep) == list(config["sweeps"]) and fits.r2.between(0, 1).all()
     assert table.loc["five_pile_subsets", "n_batches"] == 50 and table.loc["five_pile_subsets", "kind"] == "pool"
     assert table.loc["c4", "paper_diversity"] == 0.2374
     assert table.loc["c4", "difference"] == pytest.approx(table.loc["c4", "diversity"] - 0.2374)

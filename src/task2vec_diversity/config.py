@@ -13,7 +13,8 @@ import json
 from .errors import ConfigError
 
 VARIANTS = ("reference", "exact")
-SOURCES = ("hub", "files", "lower_bound", "upper_bound", "ginc", "mix")
+IMAGE_SOURCES = ("hub_images", "image_folder", "digits")  # few-shot tasks of labelled images (METHOD section 7)
+SOURCES = ("hub", "files", "lower_bound", "upper_bound", "ginc", "mix", *IMAGE_SOURCES)
 EMBEDDINGS_PER_JOB = (1, 10, 100, 1000)
 FILE_FORMATS = {"jsonl": "json", "json": "json", "parquet": "parquet", "txt": "text"}
 
@@ -55,11 +56,16 @@ DEFAULTS = {
     "downstream": {},  # optional sections, validated at the end of this file
     "baselines": {},
     "selection": {},
+    "sweeps": {},
 }
+# sampling keys of image datasets: a task is n_way classes with k_shot images each
+TASK_SAMPLING_DEFAULTS = {"n_way": 5, "k_shot": 5}
 # task2vec keys that do not change an embedding: where it runs and how many per job
 EXECUTION_KEYS = ("device", "embeddings_per_job")
 
 PROBE_BUILD_DEFAULTS = {
+    "from": None,  # a causal LM (hub id or path) whose token embeddings are resized to the tokenizer
+    "from_revision": None,
     "n_symbols": 50,
     "n_layer": 2,
     "n_embd": 64,
@@ -91,12 +97,18 @@ DATASET_KEYS = {
     "upper_bound": set(),
     "ginc": set(GINC_DEFAULTS) | {"concepts", "document_seed"},  # optional, no default: keys stay as they were
     "mix": {"components"},
+    "hub_images": {"path", "name", "split", "revision", "image_field", "label_field"},
+    "image_folder": {"root"},
+    "digits": set(),
 }
-DATASET_COMMON_KEYS = {"source", "sampling", "task2vec", "order", "description", "paper_diversity"}
+DATASET_COMMON_KEYS = {"source", "sampling", "task2vec", "probe", "order", "description", "paper_diversity"}
 # dataset keys that change no result
 COSMETIC_KEYS = ("description", "paper_diversity")
 POOL_KEYS = {"datasets", "description", "paper_diversity"}
 ALIGNMENT_KEYS = {"train", "eval"}
+SWEEP_KEYS = {"dataset", "vary", "values", "description"}
+# GINC settings a sweep may vary (the paper's two sweeps: latent concepts and vocabulary)
+SWEEP_PARAMETERS = ("n_concepts", "n_symbols")
 
 
 def _check_keys(section: dict, allowed, where: str) -> None:
@@ -124,17 +136,10 @@ def _positive_int(value, where: str) -> None:
 def validate(config: dict) -> dict:
     """Return the config with defaults filled in, or raise ConfigError with one line."""
     _check_keys(config, DEFAULTS, "config")
-    out = {key: _merge(DEFAULTS[key], config.get(key), key) for key in ("probe", "task2vec", "sampling", "report")}
+    out = {key: _merge(DEFAULTS[key], config.get(key), key) for key in ("probe", "task2vec", "report")}
+    out["sampling"] = _merge({**DEFAULTS["sampling"], **TASK_SAMPLING_DEFAULTS}, config.get("sampling"), "sampling")
 
-    probe = out["probe"]
-    if probe["build"] is not None:
-        probe["build"] = _merge(PROBE_BUILD_DEFAULTS, probe["build"], "probe.build")
-        if probe["id"] is not None:
-            raise ConfigError("config: give either 'probe.id' (hub id or path) or 'probe.build', not both")
-    elif not probe["id"]:
-        raise ConfigError("config: 'probe.id' is missing; set a hub id such as gpt2, a local path, or 'probe.build'")
-    if probe["init"] not in ("pretrained", "random"):
-        raise ConfigError(f"config: 'probe.init' must be pretrained or random, got {probe['init']!r}")
+    _check_probe(out["probe"], "probe")
 
     t2v = out["task2vec"]
     _check_task2vec(t2v, "task2vec")
@@ -146,17 +151,115 @@ def validate(config: dict) -> dict:
             f"got {t2v['embeddings_per_job']!r}"
         )
 
-    datasets = config.get("datasets") or {}
+    out["sweeps"], swept = _sweeps(config.get("sweeps") or {}, config.get("datasets") or {}, out["probe"])
+    datasets = {**(config.get("datasets") or {}), **swept}
     if not datasets:
         raise ConfigError("config: 'datasets' is empty; declare at least one dataset")
-    out["datasets"] = {name: _dataset(name, spec, out["sampling"], t2v) for name, spec in datasets.items()}
+    out["datasets"] = {
+        name: _dataset(name, spec, out["sampling"], t2v, out["probe"]) for name, spec in datasets.items()
+    }
     for name, spec in out["datasets"].items():
         if spec["source"] == "mix":
             spec["components"] = _components(name, spec, out["datasets"])
+    _check_modalities(out)
     out["pools"] = {name: _pool(name, pool, out["datasets"]) for name, pool in (config.get("pools") or {}).items()}
     out["alignment"] = _alignment(config.get("alignment") or {}, out["datasets"])
     out.update(_decisions(config, out))
     return out
+
+
+def _check_probe(probe: dict, where: str) -> None:
+    if probe["build"] is not None:
+        if probe["id"] is not None:
+            raise ConfigError(f"config: give either '{where}.id' (hub id or path) or '{where}.build', not both")
+        probe["build"] = _merge(PROBE_BUILD_DEFAULTS, probe["build"], f"{where}.build")
+    elif not probe["id"]:
+        raise ConfigError(
+            f"config: '{where}.id' is missing; set a hub id such as gpt2, a local path, or '{where}.build'"
+        )
+    if probe["init"] not in ("pretrained", "random"):
+        raise ConfigError(f"config: '{where}.init' must be pretrained or random, got {probe['init']!r}")
+
+
+def _dataset_probe(name: str, given, probe: dict) -> dict:
+    """A dataset's probe: the config's, with the dataset's own keys over it. A dataset that
+    gives 'build' gets a built probe (its build keys over the config's build, if any); one
+    that gives 'id' gets that hub id or path."""
+    where = f"datasets.{name}.probe"
+    if given is None:
+        return copy.deepcopy(probe)
+    _check_keys(given, DEFAULTS["probe"], where)
+    out = copy.deepcopy(probe)
+    if "build" in given:
+        out["id"], out["revision"] = None, None
+        out["build"] = {**(probe["build"] or {}), **(given["build"] or {})}
+    elif "id" in given:
+        out["build"] = None
+    out.update({k: v for k, v in given.items() if k != "build"})
+    _check_probe(out, where)
+    return out
+
+
+def _sweeps(section: dict, datasets: dict, probe: dict) -> tuple[dict, dict]:
+    """GINC sweeps: each expands into one dataset per value of the varied setting, named
+    ``<sweep>_<value>``. When the vocabulary varies and the probe is built, the probe's
+    word-level tokenizer follows it (the paper resizes the probe to each GINC vocabulary)."""
+    if not isinstance(section, dict):
+        raise ConfigError("config: 'sweeps' must be a mapping of sweep names to sweeps")
+    sweeps, generated = {}, {}
+    for sweep, spec in section.items():
+        where = f"sweeps.{sweep}"
+        _check_keys(spec, SWEEP_KEYS, where)
+        base = spec.get("dataset")
+        if not isinstance(base, dict) or base.get("source") != "ginc":
+            raise ConfigError(f"config: '{where}.dataset' must be a GINC dataset entry (source: ginc)")
+        vary = spec.get("vary")
+        if vary not in SWEEP_PARAMETERS:
+            raise ConfigError(f"config: '{where}.vary' must be one of {', '.join(SWEEP_PARAMETERS)}, got {vary!r}")
+        values = spec.get("values")
+        if not isinstance(values, list) or len(values) < 3 or len(set(values)) != len(values):
+            raise ConfigError(f"config: '{where}.values' must list at least three different values (a quadratic fit)")
+        names = {}
+        for value in values:
+            _positive_int(value, f"{where}.values")
+            name = f"{sweep}_{value}"
+            if name in datasets or name in generated:
+                raise ConfigError(f"config: sweep '{sweep}' generates dataset '{name}', which already exists")
+            entry = {**copy.deepcopy(base), vary: value}
+            own = entry.get("probe") or {}
+            built = "build" in own or ("id" not in own and probe["build"] is not None)
+            if vary == "n_symbols" and built:
+                entry["probe"] = {**own, "build": {**(own.get("build") or {}), "n_symbols": value}}
+            generated[name] = entry
+            names[value] = name
+        sweeps[sweep] = {"vary": vary, "datasets": names, "description": spec.get("description", "")}
+    return sweeps, generated
+
+
+def modality(spec: dict) -> str:
+    """What a dataset holds, and so which kind of probe embeds it: image or text."""
+    return "image" if spec["source"] in IMAGE_SOURCES else "text"
+
+
+def _check_modalities(config: dict) -> None:
+    """One probe embeds one kind of data, image classification tasks or token batches, and
+    'probe.build' builds a text probe. Image and text datasets may share a config, each
+    with its own probe (a pool or alignment pair of different probes is refused anyway)."""
+    kind_of_probe = {}
+    for name, spec in config["datasets"].items():
+        kind = modality(spec)
+        if kind == "image" and spec["probe"]["build"] is not None:
+            raise ConfigError(
+                f"config: image dataset '{name}' has a built probe, which is a text probe; give it 'probe.id', an "
+                "image classification model such as microsoft/resnet-18"
+            )
+        probe = json.dumps(spec["probe"], sort_keys=True)
+        first, first_kind = kind_of_probe.setdefault(probe, (name, kind))
+        if first_kind != kind:
+            raise ConfigError(
+                f"config: {first_kind} dataset '{first}' and {kind} dataset '{name}' have the same probe; one probe "
+                "embeds one kind of data: give one of them its own 'probe'"
+            )
 
 
 def _check_task2vec(t2v: dict, where: str) -> None:
@@ -222,6 +325,11 @@ def _check_comparable(names: list, datasets: dict, where: str) -> None:
     """Embeddings of different probes, methods or batch shapes never meet in one coefficient."""
     first = names[0]
     for other in names[1:]:
+        if datasets[first]["probe"] != datasets[other]["probe"]:
+            raise ConfigError(
+                f"config: {where} mixes embeddings of different probes ({first} and {other}); "
+                "refusing: give both datasets the same probe"
+            )
         for key in ("task2vec", "sampling"):
             a, b = dict(datasets[first][key]), dict(datasets[other][key])
             for skip in ("n_batches", "seed", "reuse_documents"):
@@ -234,7 +342,7 @@ def _check_comparable(names: list, datasets: dict, where: str) -> None:
                 )
 
 
-def _dataset(name: str, spec: dict, sampling: dict, task2vec: dict) -> dict:
+def _dataset(name: str, spec: dict, sampling: dict, task2vec: dict, probe: dict) -> dict:
     where = f"datasets.{name}"
     if not name.replace("_", "").replace("-", "").isalnum():
         raise ConfigError(f"config: dataset name '{name}' may hold only letters, digits, '_' and '-'")
@@ -245,11 +353,21 @@ def _dataset(name: str, spec: dict, sampling: dict, task2vec: dict) -> dict:
     _check_keys(spec, DATASET_KEYS[source] | DATASET_COMMON_KEYS, where)
     out = dict(spec)
     out["sampling"] = _merge(sampling, spec.get("sampling"), f"{where}.sampling")
-    for key in ("n_batches", "batch_size", "max_length"):
-        _positive_int(out["sampling"][key], f"{where}.sampling.{key}")
+    if source in IMAGE_SOURCES:
+        out["sampling"] = _task_sampling(out["sampling"], where)
+    else:
+        out["sampling"] = {k: v for k, v in out["sampling"].items() if k not in TASK_SAMPLING_DEFAULTS}
+        for key in ("n_batches", "batch_size", "max_length"):
+            _positive_int(out["sampling"][key], f"{where}.sampling.{key}")
     method = {k: v for k, v in task2vec.items() if k not in EXECUTION_KEYS}
     out["task2vec"] = _merge(method, spec.get("task2vec"), f"{where}.task2vec")
     _check_task2vec(out["task2vec"], f"{where}.task2vec")
+    out["probe"] = _dataset_probe(name, spec.get("probe"), probe)
+    if source in IMAGE_SOURCES and out["task2vec"]["variant"] != "reference":
+        raise ConfigError(
+            f"config: '{where}.task2vec.variant' is {out['task2vec']['variant']!r}, a text-only variant; image "
+            "tasks are embedded as in the original Task2Vec: use variant reference"
+        )
     per_job = task2vec["embeddings_per_job"]
     if out["sampling"]["n_batches"] % per_job:
         raise ConfigError(
@@ -284,9 +402,26 @@ def _dataset(name: str, spec: dict, sampling: dict, task2vec: dict) -> dict:
             )
         out["format"] = fmt
         out.setdefault("text_field", "text")
+    elif source == "hub_images":
+        if not spec.get("path"):
+            raise ConfigError(f"config: '{where}.path' is missing; give a hub id or a local dataset directory")
+        out.setdefault("split", "train")
+        out.setdefault("image_field", "image")
+        out.setdefault("label_field", "label")
+    elif source == "image_folder":
+        if not spec.get("root"):
+            raise ConfigError(
+                f"config: '{where}.root' is missing; give a folder with one subfolder of images per class"
+            )
     elif source == "ginc":
         out = {**GINC_DEFAULTS, **out}
         _check_ginc_concepts(out, where)
+        build = out["probe"]["build"]
+        if build is not None and build["n_symbols"] != out["n_symbols"]:
+            raise ConfigError(
+                f"config: GINC dataset '{name}' has {out['n_symbols']} symbols but its built probe's tokenizer "
+                f"has {build['n_symbols']}; set datasets.{name}.probe.build.n_symbols: {out['n_symbols']}"
+            )
         needed = out["sampling"]["n_batches"] * out["sampling"]["batch_size"]
         available = out["n_documents"] * (out["document_length"] // out["sampling"]["max_length"])
         if not out["sampling"]["reuse_documents"] and available < needed:
@@ -297,11 +432,27 @@ def _dataset(name: str, spec: dict, sampling: dict, task2vec: dict) -> dict:
     return out
 
 
-def probe_spec(config: dict) -> dict:
-    """What identifies the probe network before it is loaded."""
-    probe = config["probe"]
+def _task_sampling(sampling: dict, where: str) -> dict:
+    """Sampling of an image dataset: n_batches tasks of n_way classes x k_shot images; the
+    batch of a task is its n_way x k_shot images and it has no token length."""
+    for key in ("n_batches", "n_way", "k_shot"):
+        _positive_int(sampling[key], f"{where}.sampling.{key}")
+    if sampling["n_way"] < 2:
+        raise ConfigError(f"config: '{where}.sampling.n_way' must be at least 2 (a 1-way task has no Fisher)")
+    return {**sampling, "batch_size": sampling["n_way"] * sampling["k_shot"], "max_length": None}
+
+
+def built_probe_path(build: dict) -> str:
+    """Where a built probe is saved: named by a hash of how it is built."""
+    digest = hashlib.sha256(json.dumps(build, sort_keys=True).encode()).hexdigest()[:12]
+    return f"results/probe/{digest}"
+
+
+def probe_spec(config: dict, dataset: str | None = None) -> dict:
+    """What identifies the probe network (the config's, or a dataset's) before it is loaded."""
+    probe = config["probe"] if dataset is None else config["datasets"][dataset]["probe"]
     return {
-        "id": probe["id"] or "results/probe",
+        "id": probe["id"] or built_probe_path(probe["build"]),
         "revision": probe["revision"],
         "init": probe["init"],
         "init_seed": probe["init_seed"],
@@ -311,12 +462,12 @@ def probe_spec(config: dict) -> dict:
 
 def data_spec(spec: dict) -> dict:
     """What a dataset's documents depend on: its spec without cosmetic keys or method."""
-    return {k: v for k, v in spec.items() if k not in COSMETIC_KEYS and k != "task2vec"}
+    return {k: v for k, v in spec.items() if k not in COSMETIC_KEYS and k not in ("task2vec", "probe")}
 
 
 def embedding_spec(config: dict, dataset: str) -> dict:
     """Everything that changes a dataset's embeddings apart from the batch itself."""
-    return {"probe": probe_spec(config), "task2vec": config["datasets"][dataset]["task2vec"]}
+    return {"probe": probe_spec(config, dataset), "task2vec": config["datasets"][dataset]["task2vec"]}
 
 
 def embedding_key(config: dict, dataset: str) -> str:

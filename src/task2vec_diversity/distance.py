@@ -15,9 +15,12 @@ can ask for float64 throughout.
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
+
+if TYPE_CHECKING:
+    import torch
 
 EPS = 1e-8
 CHUNK = 4096  # dimensions per tile
@@ -34,6 +37,8 @@ def cosine_distance(h_a: np.ndarray, h_b: np.ndarray, eps: float = EPS) -> float
 
 def _tile_distances(a: torch.Tensor, b: torch.Tensor, eps: float, chunk: int) -> torch.Tensor:
     """Distances between the rows of ``a`` [I, D] and ``b`` [J, D], as float64 [I, J]."""
+    import torch
+
     ab = torch.zeros((len(a), len(b)), dtype=torch.float64, device=a.device)
     aa, bb = torch.zeros_like(ab), torch.zeros_like(ab)
     for start in range(0, a.shape[1], chunk):
@@ -50,13 +55,17 @@ def distance_matrix(
     b: np.ndarray | None = None,
     eps: float = EPS,
     block_bytes: int | None = None,
-    dtype: torch.dtype = torch.float32,
+    dtype: torch.dtype | None = None,
     device: str | None = None,
 ) -> np.ndarray:
     """All distances between the rows of ``a`` and the rows of ``b`` (``b`` = ``a`` when
     omitted, then only tiles on or above the diagonal are computed and mirrored; the
     diagonal is 0). ``device`` defaults to CUDA when present; ``block_bytes`` bounds the
-    tile buffer (default 1 MiB on a CPU, 256 MiB on a GPU)."""
+    tile buffer (default 1 MiB on a CPU, 256 MiB on a GPU); ``dtype`` of the tiles defaults
+    to float32. torch is imported here only: the report, which reads matrices, does not need it."""
+    import torch
+
+    dtype = torch.float32 if dtype is None else dtype
     symmetric = b is None
     if device is None:
         device = "cuda" if torch.cuda.is_available() else "cpu"

@@ -31,16 +31,26 @@ def load_tokenizer(probe: dict):
     return tokenizer
 
 
-def load_model(probe: dict, device: str = "cpu"):
-    """The probe as a causal LM: pretrained weights, or a seeded random init of its config."""
-    from transformers import AutoConfig, AutoModelForCausalLM
+def load_image_processor(probe: dict):
+    """The image probe's own preprocessing (resize, crop, rescale, normalise), e.g. the
+    ConvNeXt-style processor of microsoft/resnet-18 (its PIL backend: no torchvision needed)."""
+    from transformers import AutoImageProcessor
 
+    return AutoImageProcessor.from_pretrained(probe["id"], revision=probe["revision"])
+
+
+def load_model(probe: dict, device: str = "cpu", kind: str = "text"):
+    """The probe as a causal LM (kind text) or an image classifier (kind image, e.g.
+    microsoft/resnet-18): pretrained weights, or a seeded random init of its config."""
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForImageClassification
+
+    auto = AutoModelForImageClassification if kind == "image" else AutoModelForCausalLM
     if probe["init"] == "random":
         config = AutoConfig.from_pretrained(probe["id"], revision=probe["revision"])
         torch.manual_seed(probe["init_seed"])
-        model = AutoModelForCausalLM.from_config(config)
+        model = auto.from_config(config)
     else:
-        model = AutoModelForCausalLM.from_pretrained(probe["id"], revision=probe["revision"], dtype=torch.float32)
+        model = auto.from_pretrained(probe["id"], revision=probe["revision"], dtype=torch.float32)
     return model.to(device)
 
 
@@ -78,23 +88,33 @@ def build_tokenizer(n_symbols: int):
 
 
 def build_probe(build: dict, out_dir: str | Path, log_line=log.info) -> None:
-    """Save a small GPT-2 and its tokenizer with ``save_pretrained``; optionally pre-train it
-    briefly on GINC documents with many concepts (next-token loss)."""
-    from transformers import GPT2Config, GPT2LMHeadModel
+    """Save a probe and its word-level tokenizer over the GINC symbols with ``save_pretrained``:
+    a small GPT-2 built from the given sizes, or, with ``from``, a causal LM loaded from a
+    hub id or path whose token embeddings are resized to the tokenizer (as the paper does
+    for GINC). Optionally pre-train it briefly on GINC documents (next-token loss)."""
+    from transformers import AutoModelForCausalLM, GPT2Config, GPT2LMHeadModel
 
     tokenizer = build_tokenizer(build["n_symbols"])
-    config = GPT2Config(
-        vocab_size=len(tokenizer),
-        n_positions=build["n_positions"],
-        n_embd=build["n_embd"],
-        n_layer=build["n_layer"],
-        n_head=build["n_head"],
-        bos_token_id=tokenizer.eos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.eos_token_id,
-    )
+    special = {k: tokenizer.eos_token_id for k in ("bos_token_id", "eos_token_id", "pad_token_id")}
     torch.manual_seed(build["seed"])
-    model = GPT2LMHeadModel(config)
+    if build["from"]:
+        model = AutoModelForCausalLM.from_pretrained(
+            build["from"], revision=build["from_revision"], dtype=torch.float32
+        )
+        model.resize_token_embeddings(len(tokenizer), mean_resizing=False)
+        for key, value in special.items():
+            setattr(model.config, key, value)
+        log_line(f"loaded {build['from']} and resized its token embeddings to {len(tokenizer)}")
+    else:
+        config = GPT2Config(
+            vocab_size=len(tokenizer),
+            n_positions=build["n_positions"],
+            n_embd=build["n_embd"],
+            n_layer=build["n_layer"],
+            n_head=build["n_head"],
+            **special,
+        )
+        model = GPT2LMHeadModel(config)
     if build["pretrain_steps"] > 0:
         pretrain(model, tokenizer, build, log_line)
     model.save_pretrained(out_dir)

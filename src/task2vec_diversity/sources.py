@@ -14,7 +14,7 @@ import itertools
 import numpy as np
 import pandas as pd
 
-from .config import FILE_FORMATS
+from .config import FILE_FORMATS, IMAGE_SOURCES
 from .errors import DataError
 
 
@@ -203,11 +203,16 @@ def prepare_mix(name: str, spec: dict) -> pd.DataFrame:
 
 
 def prepare(name: str, spec: dict, tokenizer=None) -> pd.DataFrame:
-    """The pool of a dataset: columns document_id, sha256 and text (or input_ids)."""
+    """The pool of a dataset: columns document_id, sha256 and text (or input_ids; or for an
+    image dataset the images of its tasks, see images.prepare_images)."""
     if spec["source"] in ("hub", "files"):
         return prepare_texts(name, spec)
     if spec["source"] == "mix":
         return prepare_mix(name, spec)
     if spec["source"] == "ginc":
         return prepare_ginc(name, spec)
+    if spec["source"] in IMAGE_SOURCES:
+        from .images import prepare_images
+
+        return prepare_images(name, spec)
     return prepare_bound(name, spec, tokenizer)
