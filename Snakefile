@@ -19,6 +19,7 @@ include: "rules/sample.smk"
 include: "rules/embed.smk"
 include: "rules/distance.smk"
 include: "rules/report.smk"
+include: "rules/decisions.smk"
 
 
 # cheap, on the submitting node (no cluster job): see profiles/slurm
@@ -27,6 +28,9 @@ localrules:
     cross_distance_matrix,
     diversity_report,
     alignment_report,
+    downstream_report,
+    baselines_report,
+    selection_report,
     sweep_report,
 
 

@@ -159,3 +159,56 @@ PAPER_DIVERSITY = {
     for name, spec in {**CONFIG["datasets"], **POOLS}.items()
     if spec.get("paper_diversity") is not None
 }
+
+
+# --- from measurement to decisions: downstream correlation, baselines, data selection ---
+DOWNSTREAM = CONFIG["downstream"]
+BASELINES = CONFIG["baselines"]
+SELECTION = CONFIG["selection"]
+# the lexical baselines read token batches: text datasets only
+BASELINE_DATASETS = [
+    d for d in DATASETS if cfg.modality(CONFIG["datasets"][d]) == "text"
+]
+if DOWNSTREAM:
+    REPORT_OUTPUTS += [
+        "results/report/downstream_fits.csv",
+        "results/report/downstream_alignment.png",
+        "results/report/downstream_diversity.png",
+    ]
+if BASELINES:
+    REPORT_OUTPUTS += [
+        "results/report/baselines.csv",
+        "results/report/baselines_agreement.csv",
+        "results/report/baselines.png",
+    ]
+if SELECTION:
+    REPORT_OUTPUTS += [
+        "results/report/selection_sources.csv",
+        "results/report/selected_documents.tsv",
+        "results/report/selection.png",
+    ]
+# every (a, b) matrix the selection reads: each candidate with the target and with each candidate
+SELECTION_PAIRS = (
+    [(c, SELECTION["target"]) for c in SELECTION["candidates"]]
+    + [
+        (a, b)
+        for i, a in enumerate(SELECTION["candidates"])
+        for b in SELECTION["candidates"][i:]
+    ]
+    if SELECTION
+    else []
+)
+
+
+def downstream_inputs(wildcards):
+    inputs = {
+        "results": DOWNSTREAM["results"],
+        "diversity": "results/report/diversity.csv",
+    }
+    if ALIGNMENT:
+        inputs["alignment"] = "results/report/alignment.csv"
+    return inputs
+
+
+def selection_matrices(wildcards):
+    return [matrix_path(a, b) for a, b in SELECTION_PAIRS]

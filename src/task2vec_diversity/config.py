@@ -53,6 +53,9 @@ DEFAULTS = {
     "datasets": {},
     "pools": {},
     "alignment": {},
+    "downstream": {},  # optional sections, validated at the end of this file
+    "baselines": {},
+    "selection": {},
     "sweeps": {},
 }
 # sampling keys of image datasets: a task is n_way classes with k_shot images each
@@ -92,7 +95,7 @@ DATASET_KEYS = {
     "files": {"files", "format", "text_field", "filter"},
     "lower_bound": set(),
     "upper_bound": set(),
-    "ginc": set(GINC_DEFAULTS),
+    "ginc": set(GINC_DEFAULTS) | {"concepts", "document_seed"},  # optional, no default: keys stay as they were
     "mix": {"components"},
     "hub_images": {"path", "name", "split", "revision", "image_field", "label_field"},
     "image_folder": {"root"},
@@ -161,6 +164,7 @@ def validate(config: dict) -> dict:
     _check_modalities(out)
     out["pools"] = {name: _pool(name, pool, out["datasets"]) for name, pool in (config.get("pools") or {}).items()}
     out["alignment"] = _alignment(config.get("alignment") or {}, out["datasets"])
+    out.update(_decisions(config, out))
     return out
 
 
@@ -411,6 +415,7 @@ def _dataset(name: str, spec: dict, sampling: dict, task2vec: dict, probe: dict)
             )
     elif source == "ginc":
         out = {**GINC_DEFAULTS, **out}
+        _check_ginc_concepts(out, where)
         build = out["probe"]["build"]
         if build is not None and build["n_symbols"] != out["n_symbols"]:
             raise ConfigError(
@@ -473,3 +478,81 @@ def embedding_key(config: dict, dataset: str) -> str:
     tokens["sampling"] = {k: v for k, v in tokens["sampling"].items() if k != "n_batches"}
     identity = {"embedding": embedding_spec(config, dataset), "tokens": tokens}
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:12]
+
+
+# --- from measurement to decisions: downstream correlation, baselines, data selection ---
+
+DOWNSTREAM_DEFAULTS = {"results": None, "confidence": 0.95}
+BASELINES_DEFAULTS = {"ngram": 2, "compression_level": 9}
+SELECTION_DEFAULTS = {"target": None, "candidates": None, "min_diversity": 0.0, "n_batches": None, "starts": 20}
+
+
+def _check_ginc_concepts(spec: dict, where: str) -> None:
+    """GINC's optional ``concepts`` (indices of the latent concepts used) and ``document_seed``."""
+    concepts = spec.get("concepts")
+    if concepts is not None:
+        n = spec["n_concepts"]
+        ok = isinstance(concepts, list) and concepts and len(set(concepts)) == len(concepts)
+        if not ok or not all(isinstance(k, int) and not isinstance(k, bool) and 0 <= k < n for k in concepts):
+            raise ConfigError(
+                f"config: '{where}.concepts' must be a list of distinct concept indices in [0, n_concepts={n}), "
+                f"got {concepts!r}"
+            )
+    seed = spec.get("document_seed")
+    if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool) or seed < 0):
+        raise ConfigError(f"config: '{where}.document_seed' must be a non-negative integer, got {seed!r}")
+
+
+def _number(value, where: str, low: float = 0.0, high: float = float("inf")) -> float:
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not low <= value <= high:
+        raise ConfigError(f"config: '{where}' must be a number in [{low}, {high}], got {value!r}")
+    return float(value)
+
+
+def _decisions(config: dict, out: dict) -> dict:
+    """The optional sections ``downstream``, ``baselines`` and ``selection``: a section that is
+    absent (or null) is {} and switches its rule off; ``baselines: {}`` switches it on."""
+    found = {"downstream": {}, "baselines": {}, "selection": {}}
+    downstream = config.get("downstream")
+    if downstream is not None:
+        found["downstream"] = d = _merge(DOWNSTREAM_DEFAULTS, downstream, "downstream")
+        if not isinstance(d["results"], str) or not d["results"].endswith(".csv"):
+            raise ConfigError(
+                "config: 'downstream.results' must be the path of a CSV with columns train, eval, metric, value "
+                f"(and optionally model), got {d['results']!r}"
+            )
+        _number(d["confidence"], "downstream.confidence", 0.5, 0.999)
+    baselines = config.get("baselines")
+    if baselines is not None:
+        found["baselines"] = b = _merge(BASELINES_DEFAULTS, baselines, "baselines")
+        _positive_int(b["ngram"], "baselines.ngram")
+        if b["compression_level"] not in range(1, 10):
+            raise ConfigError(f"config: 'baselines.compression_level' must be 1 to 9, got {b['compression_level']!r}")
+    selection = config.get("selection")
+    if selection is not None:
+        found["selection"] = _selection(selection, out["datasets"])
+    return found
+
+
+def _selection(section, datasets: dict) -> dict:
+    """Rank candidate sources by alignment to a target and mix them under a diversity floor."""
+    sel = _merge(SELECTION_DEFAULTS, section, "selection")
+    if sel["target"] not in datasets:
+        raise ConfigError(f"config: 'selection.target' must name a dataset of this config, got {sel['target']!r}")
+    candidates = _known(sel["candidates"], datasets, "selection.candidates")
+    if sel["target"] in candidates:
+        raise ConfigError(f"config: 'selection.candidates' includes the target '{sel['target']}'; leave it out")
+    if len(set(candidates)) != len(candidates):
+        raise ConfigError("config: 'selection.candidates' names a dataset twice")
+    _check_comparable([sel["target"], *candidates], datasets, "selection")
+    _number(sel["min_diversity"], "selection.min_diversity", 0.0, 1.0)
+    if sel["n_batches"] is None:
+        sel["n_batches"] = datasets[sel["target"]]["sampling"]["n_batches"]
+    _positive_int(sel["n_batches"], "selection.n_batches")
+    available = sum(datasets[c]["sampling"]["n_batches"] for c in candidates)
+    if sel["n_batches"] > available:
+        raise ConfigError(
+            f"config: 'selection.n_batches' ({sel['n_batches']}) exceeds the candidates' {available} batches; lower it"
+        )
+    _positive_int(sel["starts"], "selection.starts")
+    return sel

@@ -6,7 +6,9 @@ pair; values and slots evolve independently given the start state. The
 emission table and value transitions are shared by all concepts; each concept
 has its own start distribution and slot transitions. A concept's parameters
 depend only on (seed, concept, sizes, temperatures), so datasets with more
-concepts contain those of datasets with fewer.
+concepts contain those of datasets with fewer. ``concepts`` restricts a dataset to some
+concept indices of that universe (so datasets can share or not share concepts), and
+``document_seed`` draws other documents from the same HMMs.
 """
 
 from __future__ import annotations
@@ -38,6 +40,8 @@ class GincSpec:
     n_documents: int = 1000
     document_length: int = 10240
     seed: int = 1111
+    concepts: tuple | None = None  # concept indices the documents draw from (default: all)
+    document_seed: int | None = None  # seed of the documents only (default: seed)
 
     def __post_init__(self) -> None:
         for name, minimum in (
@@ -59,6 +63,14 @@ class GincSpec:
                 raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
         if not 0.0 <= self.value_identity_coeff <= 1.0:
             raise ValueError(f"value_identity_coeff must be in [0, 1], got {self.value_identity_coeff!r}")
+        if self.concepts is not None:
+            ok = all(isinstance(k, (int, np.integer)) and 0 <= k < self.n_concepts for k in self.concepts)
+            if not self.concepts or not ok or len(set(self.concepts)) != len(self.concepts):
+                raise ValueError(
+                    f"concepts must be distinct integers in [0, {self.n_concepts}), got {list(self.concepts)!r}"
+                )
+        if self.document_seed is not None and (not isinstance(self.document_seed, int) or self.document_seed < 0):
+            raise ValueError(f"document_seed must be an integer >= 0, got {self.document_seed!r}")
 
 
 def _words():
@@ -157,8 +169,12 @@ def _sample_states(spec: GincSpec, concepts: np.ndarray, rng: np.random.Generato
 
 def generate_documents(spec: GincSpec) -> tuple[np.ndarray, np.ndarray]:
     """Symbols (n_documents, document_length) and the concept of each document."""
-    rng = _rng(spec, _DOCUMENT_STREAM)
-    concepts = rng.integers(0, spec.n_concepts, size=spec.n_documents)
+    seed = spec.seed if spec.document_seed is None else spec.document_seed
+    rng = np.random.default_rng(np.random.SeedSequence([seed, _DOCUMENT_STREAM]))
+    if spec.concepts is None:
+        concepts = rng.integers(0, spec.n_concepts, size=spec.n_documents)
+    else:
+        concepts = np.asarray(spec.concepts)[rng.integers(0, len(spec.concepts), size=spec.n_documents)]
     values, slots = _sample_states(spec, concepts, rng)
     symbols = emission_table(spec).astype(np.int32)[values, slots]
     return symbols, concepts

@@ -158,7 +158,10 @@ def prepare_ginc(name: str, spec: dict) -> pd.DataFrame:
     (batches are consecutive chunks, as in the paper) or shuffled."""
     from .ginc import GincSpec, documents_as_text, generate_documents
 
-    ginc = GincSpec(**{k: spec[k] for k in GincSpec.__dataclass_fields__})
+    fields = {k: spec[k] for k in GincSpec.__dataclass_fields__ if k in spec}
+    if fields.get("concepts") is not None:
+        fields["concepts"] = tuple(fields["concepts"])
+    ginc = GincSpec(**fields)
     symbols, _ = generate_documents(ginc)
     length = spec["sampling"]["max_length"]
     per_doc = ginc.document_length // length

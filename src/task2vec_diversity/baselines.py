@@ -1,0 +1,156 @@
+"""Baselines computed on the very same batches as the Task2Vec diversity coefficient.
+
+- **Vendi score** (Friedman & Dieng 2023): exp of the Shannon entropy of the eigenvalues of
+  K / n, K = similarity matrix of n items with K[i, i] = 1; the "effective number" of distinct
+  items, from 1 (all identical) to n (all orthogonal). Here the items are a dataset's batches and
+  K = 1 - Task2Vec distance of their embeddings. The Task2Vec distance normalises per pair, so K
+  need not be positive semi-definite: negative eigenvalues are left out of the entropy (as the
+  ``vendi-score`` package does, 0 log 0 = 0) and the smallest is reported beside the score.
+  Written here rather than taken from ``vendi-score`` 0.0.3 (its last release), which pulls in
+  scikit-learn for a row normalisation and calls the ``scipy.sparse.csr`` namespace that SciPy
+  deprecates (removed in SciPy 2.0).
+- **Distinct n-gram ratio** of a batch: distinct n-grams / all n-grams of its real (unpadded)
+  tokens, n-grams within one sequence; mean over the dataset's batches.
+- **Compression ratio** of a batch: zlib-compressed size / raw size of its real tokens, each
+  token id written as a little-endian unsigned integer of the fewest bytes that hold the
+  vocabulary (2 for GPT-2), sequences concatenated in batch order; mean over the batches. Lower
+  means more redundant text. Widths are the same for every dataset of one probe, so the ratios
+  are comparable across datasets of one run.
+"""
+
+from __future__ import annotations
+
+import zlib
+
+import numpy as np
+from scipy import stats
+
+BASELINE_COLUMNS = [
+    "dataset",
+    "n_batches",
+    "batch_size",
+    "task2vec_diversity",
+    "vendi",
+    "vendi_per_batch",
+    "vendi_min_eigenvalue",
+    "distinct_ngrams",
+    "distinct_ngrams_std",
+    "compression_ratio",
+    "compression_ratio_std",
+]
+AGREEMENT_COLUMNS = ["baseline", "n_datasets", "spearman", "spearman_p", "kendall", "kendall_p"]
+
+
+def vendi_score(similarity: np.ndarray) -> tuple[float, float]:
+    """Vendi score of a symmetric similarity matrix with unit diagonal, and its smallest
+    eigenvalue of K / n (negative when K is not positive semi-definite)."""
+    k = np.asarray(similarity, dtype=np.float64)
+    if k.ndim != 2 or k.shape[0] != k.shape[1] or not np.allclose(k, k.T):
+        raise ValueError("the similarity matrix must be square and symmetric")
+    eigenvalues = np.linalg.eigvalsh(k / k.shape[0])
+    positive = eigenvalues[eigenvalues > 0]
+    return float(np.exp(-(positive * np.log(positive)).sum())), float(eigenvalues.min())
+
+
+def real_tokens(input_ids: np.ndarray, attention_mask: np.ndarray) -> list[np.ndarray]:
+    """The unpadded tokens of every sequence of a batch."""
+    return [ids[mask.astype(bool)] for ids, mask in zip(input_ids, attention_mask)]
+
+
+def distinct_ngram_ratio(sequences: list[np.ndarray], n: int) -> float:
+    """Distinct n-grams / all n-grams over the sequences (n-grams do not cross sequences)."""
+    windows = [np.lib.stride_tricks.sliding_window_view(seq, n) for seq in sequences if len(seq) >= n]
+    if not windows:
+        return float("nan")
+    grams = np.concatenate(windows)
+    return len(np.unique(grams, axis=0)) / len(grams)
+
+
+def token_bytes(sequences: list[np.ndarray], vocab_size: int) -> bytes:
+    """The tokens as little-endian unsigned integers of the fewest bytes holding the vocabulary."""
+    dtype = np.dtype("<u1" if vocab_size <= 2**8 else "<u2" if vocab_size <= 2**16 else "<u4")
+    return b"".join(np.asarray(seq).astype(dtype).tobytes() for seq in sequences)
+
+
+def compression_ratio(sequences: list[np.ndarray], vocab_size: int, level: int = 9) -> float:
+    """zlib-compressed size / raw size of the sequences' token bytes."""
+    raw = token_bytes(sequences, vocab_size)
+    if not raw:
+        return float("nan")
+    return len(zlib.compress(raw, level)) / len(raw)
+
+
+def lexical_measures(
+    input_ids: np.ndarray, attention_mask: np.ndarray, vocab_size: int, ngram: int, level: int
+) -> dict[str, np.ndarray]:
+    """Distinct n-gram ratio and compression ratio of every batch ([batches, sequences, tokens])."""
+    per_batch = [real_tokens(ids, mask) for ids, mask in zip(input_ids, attention_mask)]
+    return {
+        "distinct_ngrams": np.array([distinct_ngram_ratio(seqs, ngram) for seqs in per_batch]),
+        "compression_ratio": np.array([compression_ratio(seqs, vocab_size, level) for seqs in per_batch]),
+    }
+
+
+def rank_agreement(table, reference: str, baselines: list[str]) -> list[dict]:
+    """Spearman's rho and Kendall's tau between the reference column and each baseline across
+    the table's rows (datasets); NaN with fewer than 3 datasets."""
+    rows = []
+    for name in baselines:
+        x, y = table[reference].to_numpy(float), table[name].to_numpy(float)
+        keep = np.isfinite(x) & np.isfinite(y)
+        x, y = x[keep], y[keep]
+        if len(x) < 3:
+            rho = rho_p = tau = tau_p = float("nan")
+        else:
+            rho, rho_p = stats.spearmanr(x, y)
+            tau, tau_p = stats.kendalltau(x, y)
+        rows.append(
+            {
+                "baseline": name,
+                "n_datasets": len(x),
+                "spearman": float(rho),
+                "spearman_p": float(rho_p),
+                "kendall": float(tau),
+                "kendall_p": float(tau_p),
+            }
+        )
+    return rows
+
+
+def baseline_row(dataset: str, matrix: np.ndarray, lexical: dict, batch_size: int, diversity: float) -> dict:
+    """One row of the baselines table from a dataset's own distance matrix and lexical measures."""
+    vendi, smallest = vendi_score(1.0 - matrix)
+    n = matrix.shape[0]
+    return {
+        "dataset": dataset,
+        "n_batches": n,
+        "batch_size": batch_size,
+        "task2vec_diversity": diversity,
+        "vendi": vendi,
+        "vendi_per_batch": vendi / n,
+        "vendi_min_eigenvalue": smallest,
+        "distinct_ngrams": float(np.nanmean(lexical["distinct_ngrams"])),
+        "distinct_ngrams_std": float(np.nanstd(lexical["distinct_ngrams"], ddof=1)) if n > 1 else float("nan"),
+        "compression_ratio": float(np.nanmean(lexical["compression_ratio"])),
+        "compression_ratio_std": float(np.nanstd(lexical["compression_ratio"], ddof=1)) if n > 1 else float("nan"),
+    }
+
+
+def agreement_figure(table, reference: str, baselines: list[str], path: str) -> None:
+    """One scatter per baseline against the Task2Vec diversity, a point per dataset."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(baselines), figsize=(4.2 * len(baselines), 4), squeeze=False)
+    for ax, name in zip(axes[0], baselines):
+        ax.scatter(table[reference], table[name])
+        for _, row in table.iterrows():
+            ax.annotate(row["dataset"], (row[reference], row[name]), fontsize="x-small")
+        ax.set_xlabel("Task2Vec diversity coefficient")
+        ax.set_ylabel(name)
+    fig.suptitle("Baselines on the same batches")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
