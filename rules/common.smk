@@ -212,3 +212,8 @@ def downstream_inputs(wildcards):
 
 def selection_matrices(wildcards):
     return [matrix_path(a, b) for a, b in SELECTION_PAIRS]
+
+
+def selection_manifests(wildcards):
+    """The candidates' manifests: the document ids of their batches."""
+    return [f"results/batches/{c}/manifest.tsv" for c in SELECTION["candidates"]]

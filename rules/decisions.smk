@@ -66,9 +66,7 @@ rule baselines_report:
 rule selection_report:
     input:
         matrices=selection_matrices,
-        manifests=lambda wildcards: [
-            f"results/batches/{c}/manifest.tsv" for c in SELECTION["candidates"]
-        ],
+        manifests=selection_manifests,
     output:
         sources=report(
             "results/report/selection_sources.csv",
