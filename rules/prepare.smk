@@ -9,6 +9,6 @@ rule prepare_dataset:
         "../envs/task2vec.yaml"
     params:
         spec=data_spec,
-        probe=dataset_probe,
+        probe=prepare_probe,
     script:
         "../scripts/prepare_dataset.py"

@@ -7,8 +7,8 @@ from task2vec_diversity.sources import prepare
 
 def main(snakemake, log):
     spec = snakemake.params.spec
-    needs_tokenizer = spec["source"] in ("lower_bound", "upper_bound")
-    tokenizer = load_tokenizer(snakemake.params.probe) if needs_tokenizer else None
+    probe = snakemake.params.probe  # the bounds' probe; None for sources that need no tokenizer
+    tokenizer = load_tokenizer(probe) if probe else None
     pool = prepare(snakemake.wildcards.dataset, spec, tokenizer)
     pool.to_parquet(snakemake.output[0], index=False)
     log.info("%d documents from source %s", len(pool), spec["source"])

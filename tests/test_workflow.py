@@ -145,6 +145,7 @@ def test_changing_the_probe_reruns_the_embeddings(finished_run):
     changed = {**config, "probe": {"build": {**config["probe"]["build"], "n_embd": 8}}}
     jobs = planned_jobs(snakemake(workdir, changed, "-n"))
     assert jobs["build_probe"] == 1 and jobs["embed_shard"] == 9 and jobs["sample_batches"] == 3
+    assert jobs["prepare_dataset"] == 1  # the upper bound is made with the probe's tokenizer; GINC and files are not
 
 
 def test_cosmetic_changes_rerun_the_report_only(finished_run):
