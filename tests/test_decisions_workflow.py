@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from tests.test_workflow import snakemake
+from .test_workflow import run_ok
 
 pytestmark = pytest.mark.workflow
 GINC = {"source": "ginc", "n_concepts": 4, "concepts": [0, 1], "n_symbols": 20, "n_documents": 40}
@@ -44,8 +44,7 @@ def decisions_config(workdir):
 def decisions_run(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("decisions")
     config = decisions_config(workdir)
-    result = snakemake(workdir, config)
-    assert result.returncode == 0, result.stderr[-3000:]
+    run_ok(workdir, config)
     return workdir, config
 
 
@@ -102,6 +101,5 @@ def test_baselines_on_the_same_batches(decisions_run):
 def test_changing_the_selection_floor_reruns_only_the_selection(decisions_run):
     workdir, config = decisions_run
     changed = {**config, "selection": {**config["selection"], "min_diversity": 0.01}}
-    result = snakemake(workdir, changed, "-n")
-    assert result.returncode == 0
+    result = run_ok(workdir, changed, "-n")
     assert "selection_report" in result.stdout and "embed_shard" not in result.stdout

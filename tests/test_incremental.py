@@ -13,7 +13,7 @@ import pytest
 
 from task2vec_diversity.store import open_group
 
-from .test_workflow import SNAKEMAKE, planned_jobs, snakemake, tiny_config
+from .test_workflow import SNAKEMAKE, planned_jobs, run_ok, snakemake, tiny_config
 
 pytestmark = pytest.mark.workflow
 
@@ -49,8 +49,7 @@ def embeddings(workdir, dataset) -> dict:
 def finished(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("incremental")
     config = small_config(workdir)
-    result = snakemake(workdir, config)
-    assert result.returncode == 0, result.stderr[-3000:]
+    run_ok(workdir, config)
     reference = {name: embeddings(workdir, name) for name in config["datasets"]}
     return workdir, config, reference
 
@@ -90,8 +89,7 @@ def test_a_killed_run_resumes_to_identical_results(finished, tmp_path):
     assert not (killed_dir / "results/report/diversity.csv").exists()
 
     assert snakemake(killed_dir, config, "--unlock").returncode == 0
-    result = snakemake(killed_dir, config, "--rerun-incomplete")
-    assert result.returncode == 0, result.stderr[-3000:]
+    run_ok(killed_dir, config, "--rerun-incomplete")
     for name in config["datasets"]:
         resumed, uninterrupted = embeddings(killed_dir, name), embeddings(ref_dir, name)
         assert sorted(resumed) == sorted(uninterrupted) == [0, 1]
@@ -109,8 +107,7 @@ def test_adding_batches_computes_only_the_new_embeddings(finished):
     more = {**config, "datasets": {**config["datasets"]}}
     more["datasets"]["local"] = {**config["datasets"]["local"], "sampling": {"n_batches": 4}}
     assert planned_jobs(snakemake(workdir, more, "-n")) == ONE_DATASET_UPDATED
-    result = snakemake(workdir, more)
-    assert result.returncode == 0, result.stderr[-3000:]
+    run_ok(workdir, more)
     after = embeddings(workdir, "local")
     assert sorted(after) == [0, 1, 2, 3]
     for batch, (vector, mtime) in reference["local"].items():

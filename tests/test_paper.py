@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from .test_workflow import ROOT, planned_jobs, snakemake
+from .test_workflow import ROOT, planned_jobs, run_ok, snakemake
 
 pytestmark = pytest.mark.workflow
 
@@ -82,8 +82,7 @@ def stand_in_config(workdir: Path, probe: dict) -> dict:
 
 def test_paper_rules_run_end_to_end_on_local_stand_ins(tmp_path, text_probe):
     config = stand_in_config(tmp_path, text_probe)
-    result = snakemake(tmp_path, config)
-    assert result.returncode == 0, result.stderr[-3000:]
+    run_ok(tmp_path, config)
     table = pd.read_csv(tmp_path / "results/report/diversity.csv").set_index("dataset")
     swept = [f"{name}_{value}" for name, sweep in config["sweeps"].items() for value in sweep["values"]]
     assert list(table.index) == [*PAPER["datasets"], *swept, *PAPER["pools"]]

@@ -21,7 +21,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from tests.test_workflow import ROOT, planned_jobs, snakemake, tiny_config
+from tests.test_workflow import ROOT, planned_jobs, run_ok, tiny_config
 
 pytestmark = pytest.mark.slurm
 
@@ -133,8 +133,7 @@ def test_results_equal_a_local_run(slurm_run, tmp_path_factory):
     workdir, _, _ = slurm_run
     local = tmp_path_factory.mktemp("local")
     threads = [f"{rule}=1" for rule in yaml.safe_load(USER_PROFILE.read_text()).get("set-threads", {})]
-    result = snakemake(local, tiny_config(local), *(["--set-threads", *threads] if threads else []))
-    assert result.returncode == 0, result.stderr[-3000:]
+    run_ok(local, tiny_config(local), *(["--set-threads", *threads] if threads else []))
     expected = pd.read_csv(local / "results/report/diversity.csv")
     pd.testing.assert_frame_equal(pd.read_csv(workdir / "results/report/diversity.csv"), expected, check_exact=True)
 

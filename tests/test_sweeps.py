@@ -11,7 +11,7 @@ import torch
 from task2vec_diversity.config import built_probe_path, probe_spec, validate
 from task2vec_diversity.sweeps import quadratic_log_fit
 
-from .test_workflow import planned_jobs, snakemake
+from .test_workflow import planned_jobs, run_ok, snakemake
 
 
 def test_quadratic_log_fit_hand_example():
@@ -137,8 +137,7 @@ def test_sweep_report_end_to_end(base_model, tmp_path):
     jobs = planned_jobs(snakemake(tmp_path, config, "-n"))
     # the config's probe (bounds, concept sweep) and one resized base model per vocabulary
     assert jobs["build_probe"] == 4 and jobs["embed_shard"] == 7 * 3 and jobs["sweep_report"] == 1
-    result = snakemake(tmp_path, config)
-    assert result.returncode == 0, result.stderr[-3000:]
+    run_ok(tmp_path, config)
 
     diversity = pd.read_csv(tmp_path / "results/report/diversity.csv").set_index("dataset")
     points = pd.read_csv(tmp_path / "results/report/sweeps.csv")

@@ -21,7 +21,7 @@ from task2vec_diversity.probe import load_image_processor, load_model
 from task2vec_diversity.store import open_group
 from task2vec_diversity.task2vec import Settings
 
-from .test_workflow import ROOT, planned_jobs, snakemake
+from .test_workflow import ROOT, planned_jobs, run_ok, snakemake
 
 ONE_PER_JOB = {"embeddings_per_job": 1}
 
@@ -322,8 +322,7 @@ def vision_config(workdir, probe) -> dict:
 @pytest.mark.workflow
 def test_vision_workflow_end_to_end(tmp_path, image_probe):
     config = vision_config(tmp_path, image_probe)
-    result = snakemake(tmp_path, config)
-    assert result.returncode == 0, result.stderr[-3000:]
+    run_ok(tmp_path, config)
     table = pd.read_csv(tmp_path / "results/report/diversity.csv").set_index("dataset")
     assert list(table.index) == list(config["datasets"])
     assert (table.n_batches == 10).all() and (table.batch_size == 12).all() and (table.n_pairs == 45).all()

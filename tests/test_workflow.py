@@ -43,6 +43,13 @@ def snakemake(workdir: Path, config: dict, *args: str) -> subprocess.CompletedPr
     return subprocess.run([*SNAKEMAKE, "-d", str(workdir), *args], capture_output=True, text=True, timeout=900)
 
 
+def run_ok(workdir: Path, config: dict, *args: str) -> subprocess.CompletedProcess:
+    """Run the workflow and require success (the end of its stderr is the failure message)."""
+    result = snakemake(workdir, config, *args)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
 def planned_jobs(result: subprocess.CompletedProcess) -> dict:
     """Job counts from the 'Job stats' table of a dry run."""
     lines = result.stdout.splitlines() + result.stderr.splitlines()
@@ -60,8 +67,7 @@ def planned_jobs(result: subprocess.CompletedProcess) -> dict:
 def finished_run(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("workflow")
     config = tiny_config(workdir)
-    result = snakemake(workdir, config)
-    assert result.returncode == 0, result.stderr[-3000:]
+    run_ok(workdir, config)
     return workdir, config
 
 
