@@ -92,25 +92,21 @@ def probe_build(wildcards):
     return BUILT_PROBES[f"results/probe/{wildcards.probe}"]
 
 
-def prepare_probe(wildcards):
+def made_with_tokenizer(wildcards):
     """Only the generated bounds are made with the probe's tokenizer: other datasets'
     documents do not depend on the probe, so changing it does not prepare them again."""
-    spec = CONFIG["datasets"][wildcards.dataset]
-    return (
-        dataset_probe(wildcards)
-        if spec["source"] in ("lower_bound", "upper_bound")
-        else None
+    return CONFIG["datasets"][wildcards.dataset]["source"] in (
+        "lower_bound",
+        "upper_bound",
     )
+
+
+def prepare_probe(wildcards):
+    return dataset_probe(wildcards) if made_with_tokenizer(wildcards) else None
 
 
 def prepare_input(wildcards):
-    """Generated bounds need the probe's tokenizer; other sources only their config."""
-    spec = CONFIG["datasets"][wildcards.dataset]
-    return (
-        built_probe(wildcards)
-        if spec["source"] in ("lower_bound", "upper_bound")
-        else []
-    )
+    return built_probe(wildcards) if made_with_tokenizer(wildcards) else []
 
 
 def embedding_identity(wildcards):
