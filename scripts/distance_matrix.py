@@ -2,14 +2,15 @@
 
 from task2vec_diversity.distance import distance_matrix
 from task2vec_diversity.provenance import load_embeddings
-from task2vec_diversity.runner import run
+from task2vec_diversity.runner import compute, run
 from task2vec_diversity.store import open_group, write_arrays
 
 
 def main(snakemake, log):
     batches = open_group(snakemake.input.batches)
     vectors, attrs = load_embeddings(snakemake.input.embeddings, snakemake.params.identity, batches.attrs)
-    matrix = distance_matrix(vectors)
+    with compute(log.info, "distances", needs=["torch"]):
+        matrix = distance_matrix(vectors)
     write_arrays(snakemake.output[0], {"distances": matrix}, attrs)
     log.info("%d x %d distances of embeddings of length %d", *matrix.shape, vectors.shape[1])
 

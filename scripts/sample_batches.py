@@ -9,7 +9,7 @@ import pandas as pd
 from task2vec_diversity import images
 from task2vec_diversity.batches import sample
 from task2vec_diversity.probe import load_image_processor, load_tokenizer
-from task2vec_diversity.runner import run
+from task2vec_diversity.runner import compute, run
 from task2vec_diversity.store import write_arrays
 
 
@@ -19,7 +19,8 @@ def main(snakemake, log):
     sampling = snakemake.params.sampling
     tokenizer = load_tokenizer(snakemake.params.probe)
     pool = pd.read_parquet(snakemake.input.documents)
-    arrays, manifest, hashes = sample(snakemake.wildcards.dataset, pool, sampling, tokenizer)
+    with compute(log.info, "sample"):
+        arrays, manifest, hashes = sample(snakemake.wildcards.dataset, pool, sampling, tokenizer)
     attrs = {
         "dataset": snakemake.wildcards.dataset,
         "sampling": sampling,
@@ -43,7 +44,8 @@ def sample_tasks(snakemake, log):
     sampling = snakemake.params.sampling
     processor = load_image_processor(snakemake.params.probe)
     pool = pd.read_parquet(snakemake.input.documents)
-    arrays, manifest, hashes = images.sample(snakemake.wildcards.dataset, pool, sampling, processor)
+    with compute(log.info, "sample"):
+        arrays, manifest, hashes = images.sample(snakemake.wildcards.dataset, pool, sampling, processor)
     attrs = {
         "kind": "image",
         "dataset": snakemake.wildcards.dataset,

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from .errors import ConfigError
+from .runner import compute
 
 log = logging.getLogger(__name__)
 
@@ -116,7 +117,8 @@ def build_probe(build: dict, out_dir: str | Path, log_line=log.info) -> None:
         )
         model = GPT2LMHeadModel(config)
     if build["pretrain_steps"] > 0:
-        pretrain(model, tokenizer, build, log_line)
+        with compute(log_line, "pretrain"):
+            pretrain(model, tokenizer, build, log_line)
     model.save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)
 

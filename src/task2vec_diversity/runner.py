@@ -1,12 +1,43 @@
-"""What every workflow script shares: logging to the rule's log file, and a bad-input
-error reported as one line (no traceback) with a non-zero exit."""
+"""What every workflow script shares: logging to the rule's log file, a bad-input error
+reported as one line (no traceback) with a non-zero exit, and the job's timing: each job
+logs ``compute <what> <seconds> s`` for each block of its own computation and, at the end,
+``job seconds <total> start-up <seconds>`` (from the process start; start-up ends when
+``main`` is called), which benchmarks/pipeline.py reads back to split the pipeline's wall
+time into computation and overhead."""
 
 from __future__ import annotations
 
+import importlib
 import logging
+import os
 import sys
+import time
+from contextlib import contextmanager
 
 from .errors import UserError
+
+
+def process_seconds() -> float | None:
+    """Seconds since this process started (Linux: /proc/self/stat, 10 ms ticks); None elsewhere."""
+    try:
+        with open("/proc/self/stat") as stat:
+            started = int(stat.read().rsplit(")", 1)[1].split()[19]) / os.sysconf("SC_CLK_TCK")
+        return time.clock_gettime(time.CLOCK_BOOTTIME) - started
+    except (OSError, ValueError, IndexError, AttributeError):
+        return None
+
+
+@contextmanager
+def compute(log_line, what: str, needs=()):
+    """Time a block of the job's own computation (not its start-up, imports, model loads,
+    reads or writes) and log ``compute <what> <seconds> s``. ``needs``: modules the block
+    would import lazily, imported before the clock starts so that their import is not
+    counted as computation."""
+    for module in needs:
+        importlib.import_module(module)
+    start = time.perf_counter()
+    yield
+    log_line(f"compute {what} {time.perf_counter() - start:.3f} s")
 
 
 def run(snakemake, main) -> None:
@@ -20,11 +51,14 @@ def run(snakemake, main) -> None:
     for handler in handlers:
         handler.setFormatter(formatter)
         logger.addHandler(handler)
+    startup = process_seconds()
     try:
         main(snakemake, logger)
     except UserError as error:
         logger.error("%s", error)
         sys.exit(1)
+    if startup is not None:
+        logger.info("job seconds %.3f start-up %.3f", process_seconds(), startup)
 
 
 def library_versions() -> dict:
