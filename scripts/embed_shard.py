@@ -5,7 +5,6 @@ import time
 
 import torch
 
-from task2vec_diversity import images, vision
 from task2vec_diversity.probe import load_image_processor, load_model, resolved_revision
 from task2vec_diversity.runner import library_versions, run
 from task2vec_diversity.shard import batch_index, embed_shard
@@ -29,6 +28,8 @@ def token_batches(batches, indices, probe, settings, device, log):
 def image_tasks(batches, indices, probe, settings, device, log):
     """The image probe (with a classifier for the task's classes) and its embeddings of the
     shard's few-shot tasks, normalised by the probe's image processor."""
+    from task2vec_diversity import images, vision  # imported here: text shards need neither (nor pandas)
+
     processor = load_image_processor(probe)
     tasks = {
         i: (

@@ -41,7 +41,10 @@ def compute(log_line, what: str, needs=()):
 
 
 def run(snakemake, main) -> None:
-    """Call ``main(snakemake, log)`` with ``log`` writing to ``snakemake.log[0]`` and stderr."""
+    """Call ``main(snakemake, log)`` with ``log`` writing to ``snakemake.log[0]`` and stderr,
+    then end the job's process. Its outputs are written and closed by then, so it exits at
+    once (``os._exit``) after flushing the log and stdio: the interpreter's own teardown of
+    the thousands of modules torch and transformers load takes a second or two per job."""
     logger = logging.getLogger("task2vec_diversity")
     logger.setLevel(logging.INFO)
     formatter = logging.Formatter("%(asctime)s %(levelname)s %(message)s")
@@ -59,6 +62,10 @@ def run(snakemake, main) -> None:
         sys.exit(1)
     if startup is not None:
         logger.info("job seconds %.3f start-up %.3f", process_seconds(), startup)
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 def library_versions() -> dict:
