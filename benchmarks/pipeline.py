@@ -4,7 +4,8 @@
     python benchmarks/pipeline.py --cores 2
 
 Runs ``snakemake`` on config/config.yaml in a fresh temporary directory and splits its wall
-time (with ``--cores N``: wall x N core-seconds) into three measured parts:
+time (with ``--cores N``: wall x N core-seconds, idle cores counted as overhead) into three
+measured parts:
 
 - embedding compute: the seconds spent fine-tuning and in the Fisher pass, read back from
   every embedding store (finetune_seconds, fisher_seconds);
@@ -15,7 +16,8 @@ time (with ``--cores N``: wall x N core-seconds) into three measured parts:
   preamble, the script's imports: from each process's start to its ``main``) and the rest
   of their time (lazy imports, probe and tokenizer loads, reading and writing stores, from
   the ``job seconds`` line each job logs at its end); outside the jobs, Snakemake itself
-  (its start, the DAG, scheduling, the job's shell, interpreter exits).
+  (its start, the DAG, scheduling, the job's shell, interpreter exits). A job that logs no
+  ``compute`` line (the alignment, sweep and decision reports) counts whole as overhead.
 
 Per rule it prints the jobs' summed seconds of each part. The strict ratio is overhead
 proper / embedding compute; the all-inclusive one (wall - embedding) / embedding also counts
