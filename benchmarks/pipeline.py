@@ -53,7 +53,8 @@ def rule_of(log: Path, logs: Path) -> str:
 
 
 def job_timings(logs: Path, embedding_by_rule: dict) -> tuple[dict, dict]:
-    """Per rule, the summed seconds of its jobs (PARTS), and the other compute by what."""
+    """Per rule, the summed seconds of its jobs (PARTS, and the rest of them), and the other
+    compute by what."""
     per_rule = defaultdict(lambda: dict.fromkeys(PARTS, 0.0))
     by_what = defaultdict(float)
     for log in sorted(logs.rglob("*.log")):
@@ -68,6 +69,8 @@ def job_timings(logs: Path, embedding_by_rule: dict) -> tuple[dict, dict]:
                 rule["startup"] += float(found.group(2))
     for rule, seconds in embedding_by_rule.items():
         per_rule[rule]["embedding"] += seconds
+    for r in per_rule.values():  # what the job did besides its start-up and its compute
+        r["rest"] = r["job_seconds"] - r["startup"] - r["compute"] - r["embedding"]
     return dict(per_rule), dict(by_what)
 
 
@@ -93,7 +96,7 @@ def main() -> None:
     total = wall * args.cores  # core-seconds; with one core, the wall time
     other = sum(by_what.values())
     startup = sum(r["startup"] for r in per_rule.values())
-    in_jobs = sum(r["job_seconds"] - r["startup"] - r["compute"] - r["embedding"] for r in per_rule.values())
+    in_jobs = sum(r["rest"] for r in per_rule.values())
     outside = total - sum(r["job_seconds"] for r in per_rule.values())
     overhead = total - embedding - other
     print(f"demo on {args.cores} core(s): wall {wall:.1f} s, {len(attrs)} embeddings")
@@ -106,9 +109,8 @@ def main() -> None:
     print("per rule, summed over its jobs (seconds):")
     print(f"  {'rule':20s} {'jobs':>4s} {'job':>7s} {'start-up':>8s} {'rest':>7s} {'compute':>7s} {'embed':>7s}")
     for name, r in sorted(per_rule.items(), key=lambda item: -item[1]["job_seconds"]):
-        rest = r["job_seconds"] - r["startup"] - r["compute"] - r["embedding"]
         print(
-            f"  {name:20s} {r['jobs']:4.0f} {r['job_seconds']:7.1f} {r['startup']:8.1f} {rest:7.1f} "
+            f"  {name:20s} {r['jobs']:4.0f} {r['job_seconds']:7.1f} {r['startup']:8.1f} {r['rest']:7.1f} "
             f"{r['compute']:7.1f} {r['embedding']:7.1f}"
         )
     print(f"all-inclusive: overhead {total - embedding:.1f} s ratio {(total - embedding) / embedding:.3f}")
