@@ -7,6 +7,9 @@ rule prepare_dataset:
         "logs/prepare_dataset/{dataset}.log",
     conda:
         "../envs/task2vec.yaml"
+    resources:
+        mem_mb=doubled_on_retry(CPU_JOB_MB),
+        runtime=doubled_on_retry(CPU_JOB_MINUTES),
     params:
         spec=data_spec,
         probe=prepare_probe,

@@ -5,6 +5,7 @@ import time
 
 import torch
 
+from task2vec_diversity.gpus import job_device
 from task2vec_diversity.probe import load_image_processor, load_model, resolved_revision
 from task2vec_diversity.runner import library_versions, run
 from task2vec_diversity.shard import batch_index, embed_shard
@@ -47,9 +48,8 @@ def main(snakemake, log):
     start = time.perf_counter()
     torch.set_num_threads(snakemake.threads)
     identity = snakemake.params.identity
-    device = snakemake.params.device
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
+    # the rule's gpu resource says whether this job asked for a GPU (task2vec.device, see gpus.py)
+    device = job_device(snakemake.resources, log.info)
     outputs = {batch_index(path): path for path in snakemake.output}
     batches = open_group(snakemake.input.batches)
     kind = batches.attrs.get("kind", "text")
