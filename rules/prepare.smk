@@ -1,6 +1,7 @@
 rule prepare_dataset:
     input:
         probe=prepare_input,
+        files=get_data_files,
     output:
         "results/datasets/{dataset}/documents.parquet",
     log:

@@ -26,7 +26,13 @@ def main(snakemake, log):
             matrix = pooled_matrix(members, matrices)
             groups = [len(matrices[(m, m)]) for m in members]
             attrs = provenance[members[0]]
-            rows.append(diversity_row(matrix, attrs, *boot, name=pool, groups=groups, paper=par.paper.get(pool)))
+            dropped = [provenance[m].get("pool", {}).get("duplicates_dropped") for m in members]
+            dropped = None if None in dropped else sum(dropped)
+            rows.append(
+                diversity_row(
+                    matrix, attrs, *boot, name=pool, groups=groups, paper=par.paper.get(pool), duplicates=dropped
+                )
+            )
         table = pd.DataFrame(rows, columns=COLUMNS)
         histogram_figure(distances, snakemake.output.figure, n_bins=par.report["histogram_bins"])
     table.to_csv(snakemake.output.table, index=False)

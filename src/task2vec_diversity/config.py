@@ -359,6 +359,11 @@ def _dataset(name: str, spec: dict, sampling: dict, task2vec: dict, probe: dict)
         out["sampling"] = {k: v for k, v in out["sampling"].items() if k not in TASK_SAMPLING_DEFAULTS}
         for key in ("n_batches", "batch_size", "max_length"):
             _positive_int(out["sampling"][key], f"{where}.sampling.{key}")
+        if out["sampling"]["max_length"] < 2:  # the probe predicts each token from those before it
+            raise ConfigError(
+                f"config: '{where}.sampling.max_length' is 1: a document needs at least 2 tokens (one to predict "
+                "from the one before it); set max_length to 2 or more (the paper uses 128)"
+            )
     method = {k: v for k, v in task2vec.items() if k not in EXECUTION_KEYS}
     out["task2vec"] = _merge(method, spec.get("task2vec"), f"{where}.task2vec")
     _check_task2vec(out["task2vec"], f"{where}.task2vec")
@@ -470,13 +475,16 @@ def embedding_spec(config: dict, dataset: str) -> dict:
     return {"probe": probe_spec(config, dataset), "task2vec": config["datasets"][dataset]["task2vec"]}
 
 
-def embedding_key(config: dict, dataset: str) -> str:
+def embedding_key(config: dict, dataset: str, files_sha256: dict | None = None) -> str:
     """Short hash naming a dataset's embeddings: the probe, the method, and everything the
-    tokens of its batches depend on except how many batches there are. Changing any of
-    these embeds into a new folder; adding batches keeps the folder."""
+    tokens of its batches depend on except how many batches there are (with the content
+    hashes of its local data files, when it has any). Changing any of these embeds into a
+    new folder; adding batches keeps the folder."""
     tokens = data_spec(config["datasets"][dataset])
     tokens["sampling"] = {k: v for k, v in tokens["sampling"].items() if k != "n_batches"}
     identity = {"embedding": embedding_spec(config, dataset), "tokens": tokens}
+    if files_sha256:
+        identity["files_sha256"] = files_sha256
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:12]
 
 

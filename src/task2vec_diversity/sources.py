@@ -9,13 +9,13 @@ lower and upper bounds of METHOD.md section 5, GINC of section 6). Empty texts a
 from __future__ import annotations
 
 import hashlib
-import itertools
 
 import numpy as np
 import pandas as pd
 
 from .config import FILE_FORMATS, IMAGE_SOURCES
 from .errors import DataError
+from .inputs import files_sha256
 
 
 def text_sha(text: str) -> str:
@@ -31,13 +31,14 @@ def pool_size(spec: dict) -> int:
     return spec["sampling"]["n_batches"] * spec["sampling"]["batch_size"]
 
 
-def _check_enough(name: str, found: int, spec: dict) -> None:
+def _check_enough(name: str, found: int, spec: dict, duplicates: int = 0) -> None:
     """Distinct batches need n_batches x batch_size documents; with reuse, one batch's worth."""
     s = spec["sampling"]
     if found >= (s["batch_size"] if s["reuse_documents"] else pool_size(spec)):
         return
+    dropped = f" (after dropping {duplicates} exact duplicates)" if duplicates else ""
     raise DataError(
-        f"dataset '{name}' has {found} non-empty documents but {s['n_batches']} batches x {s['batch_size']} "
+        f"dataset '{name}' has {found} non-empty documents{dropped} but {s['n_batches']} batches x {s['batch_size']} "
         f"documents need {pool_size(spec)}; lower n_batches or batch_size, or set sampling.reuse_documents: true"
     )
 
@@ -95,16 +96,49 @@ def _texts(name: str, spec: dict):
             index = index[np.random.default_rng(spec["sampling"]["seed"]).permutation(len(index))]
         texts = ds[field]
         rows = ((int(i), texts[i]) for i in index)
-    return ((i, t) for i, t in rows if isinstance(t, str) and t.strip())
+    return rows  # every row: prepare_texts drops the empty ones and the duplicates
+
+
+def _not_text(name: str, spec: dict, doc_id, value) -> DataError:
+    """A text field whose values are not strings (numbers, lists, bytes) names its type."""
+    where = f" of {', '.join(spec['files'])}" if spec["source"] == "files" else f" of {spec['path']}"
+    fix = "decode it to UTF-8 text first, or " if isinstance(value, (bytes, bytearray)) else ""
+    return DataError(
+        f"dataset '{name}': text field '{spec['text_field']}'{where} holds {type(value).__name__} values, not text "
+        f"(document {doc_id}: {str(value)[:40]!r}); {fix}set datasets.{name}.text_field to a field of strings"
+    )
 
 
 def prepare_texts(name: str, spec: dict) -> pd.DataFrame:
-    """The first documents of a hub or files source in sampling order, as many as needed."""
+    """The first documents of a hub or files source in sampling order, as many as needed:
+    rows without a text or with an empty one are dropped, and so are exact duplicates (a text
+    whose hash an earlier document has), so distinct batches hold distinct documents. The
+    counts of both, and the local files' hashes, are in the pool's ``attrs``."""
+    files = files_sha256(name, spec)  # local text files checked to be UTF-8 before any row is read
     needed = pool_size(spec)
-    rows = list(itertools.islice(_texts(name, spec), needed))
-    _check_enough(name, len(rows), spec)
-    ids, texts = zip(*rows)
-    return pd.DataFrame({"document_id": [str(i) for i in ids], "text": texts, "sha256": [text_sha(t) for t in texts]})
+    rows, seen, empty, duplicates = [], set(), 0, 0
+    try:
+        for i, t in _texts(name, spec):
+            if t is None or (isinstance(t, str) and not t.strip()):
+                empty += 1
+            elif not isinstance(t, str):
+                raise _not_text(name, spec, i, t)
+            elif (sha := text_sha(t)) in seen:
+                duplicates += 1
+            else:
+                seen.add(sha)
+                rows.append((str(i), t, sha))
+                if len(rows) == needed:
+                    break
+    except UnicodeDecodeError as error:
+        raise DataError(
+            f"dataset '{name}': a document is not UTF-8 ({error.reason} at byte {error.start}); "
+            "re-encode the data files as UTF-8"
+        ) from None
+    _check_enough(name, len(rows), spec, duplicates)
+    pool = pd.DataFrame(rows, columns=["document_id", "text", "sha256"])
+    pool.attrs = {"duplicates_dropped": duplicates, "empty_dropped": empty, "files_sha256": files}
+    return pool
 
 
 def lower_bound(n: int, length: int, vocab_size: int, eos_id: int, special_ids, rng) -> list[np.ndarray]:
@@ -199,7 +233,11 @@ def prepare_mix(name: str, spec: dict) -> pd.DataFrame:
         pool["document_id"] = component + ":" + pool["document_id"].astype(str)
         pools.append(pool)
     batches = [pool.iloc[i * c : (i + 1) * c] for i in range(n) for pool, c in zip(pools, counts)]
-    return pd.concat(batches, ignore_index=True)
+    mixed = pd.concat(batches, ignore_index=True)
+    mixed.attrs = {
+        key: sum(p.attrs.get(key, 0) for p in pools) for key in ("duplicates_dropped", "empty_dropped")
+    } | {"files_sha256": {k: v for p in pools for k, v in p.attrs.get("files_sha256", {}).items()}}
+    return mixed
 
 
 def prepare(name: str, spec: dict, tokenizer=None) -> pd.DataFrame:
