@@ -161,7 +161,7 @@ def test_jobs_went_through_sbatch_with_the_profile_resources(slurm_run, cluster)
 
 def test_a_failing_job_is_reported_as_failed_after_a_retry_with_more_resources(slurm_run, cluster):
     workdir, config, _ = slurm_run
-    (workdir / "few.jsonl").write_text("".join('{"text": "a b"}\n' for _ in range(5)))
+    (workdir / "few.jsonl").write_text("".join(f'{{"text": "a {w}"}}\n' for w in "bcdef"))
     broken = {**config, "datasets": {**config["datasets"], "bad": {"source": "files", "files": ["few.jsonl"]}}}
     code, output, seconds = run_on_slurm(workdir, broken, cluster, "results/batches/bad/tokens.zarr")
     assert code not in (0, 124, 137), output[-5000:]  # failed, and not by our timeout
