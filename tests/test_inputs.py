@@ -109,9 +109,7 @@ def write_docs(path: Path, docs) -> None:
 def run(workdir: Path, config: dict, *args: str, env=None) -> subprocess.CompletedProcess:
     (workdir / "config").mkdir(exist_ok=True)
     (workdir / "config/config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
-    return subprocess.run(
-        [*SNAKEMAKE, "-d", str(workdir), *args], capture_output=True, text=True, timeout=900, env=env
-    )
+    return subprocess.run([*SNAKEMAKE, "-d", str(workdir), *args], capture_output=True, text=True, timeout=900, env=env)
 
 
 def outputs_of(workdir: Path, dataset: str) -> dict:
