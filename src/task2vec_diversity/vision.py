@@ -132,14 +132,16 @@ def fisher_diagonal(model, pixel_values, settings: Settings, targets: torch.Tens
     params = [p for _, p in embedded_weights(model)]
     acc = {id(p): torch.zeros_like(p) for p in params}
     batches = _minibatches(len(pixel_values), settings.minibatch_size)
+    samples = settings.fisher_samples  # K > 1: K label draws per mini-batch, squared gradients averaged
     for mb in batches:
-        logits = model(pixel_values=pixel_values[mb]).logits
-        sampled = sample_targets(logits) if targets is None else targets[mb]
-        loss = F.cross_entropy(logits.float(), sampled)
-        for p, g in zip(params, torch.autograd.grad(loss, params)):
-            acc[id(p)].addcmul_(g, g)
+        for _ in range(samples):
+            logits = model(pixel_values=pixel_values[mb]).logits
+            sampled = sample_targets(logits) if targets is None else targets[mb]
+            loss = F.cross_entropy(logits.float(), sampled)
+            for p, g in zip(params, torch.autograd.grad(loss, params)):
+                acc[id(p)].addcmul_(g, g)
     for value in acc.values():
-        value /= len(batches)
+        value /= len(batches) * samples
     return acc
 
 
