@@ -1,6 +1,6 @@
 """The Fisher regime of a dataset's embeddings and the decomposition of its diversity by module.
 
-The distance's absolute eps = 1e-8 (METHOD section 3) decides which coordinates count: a
+The distance's absolute eps = 1e-8 (docs/method.md#distance) decides which coordinates count: a
 coordinate whose Fisher value is far below it contributes u_k ~ v_k ~ 0; far above it, the
 pair-normalised values h_a / (h_a + h_b) count fully. ``regime`` gives, over a dataset's
 embeddings, the share of coordinates above eps and the share of the Fisher mass (sum of values)

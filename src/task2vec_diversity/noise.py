@@ -18,7 +18,7 @@ seed with any batch of a dataset of fewer than SEED_STRIDE batches.
   floors: ``cross_diversity_above_noise`` = cross diversity - (floor_a + floor_b) / 2.
 
 Distances are computed here in float64 as d = 1/2 |U - V|^2 with U = u / |u|, V = v / |v|
-(u, v the pair-normalised vectors of METHOD section 3), which equals 1 - <U, V>: identical
+(u, v the pair-normalised vectors of docs/method.md#distance), which equals 1 - <U, V>: identical
 embeddings give exactly 0.
 """
 
