@@ -18,6 +18,7 @@ include: "rules/prepare.smk"
 include: "rules/sample.smk"
 include: "rules/embed.smk"
 include: "rules/distance.smk"
+include: "rules/noise.smk"
 include: "rules/report.smk"
 include: "rules/decisions.smk"
 
@@ -26,6 +27,7 @@ include: "rules/decisions.smk"
 localrules:
     distance_matrix,
     cross_distance_matrix,
+    noise_floor,
     diversity_report,
     alignment_report,
     downstream_report,

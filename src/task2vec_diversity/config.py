@@ -46,6 +46,9 @@ DEFAULTS = {
         "seed": 0,
         "reuse_documents": False,
     },
+    # re-embeddings of a dataset's first `batches` batches with `seeds` other seeds (noise.py);
+    # 5 x 2 = 10 embeddings, 5% of a 200-batch dataset; seeds: 0 switches the noise floor off
+    "noise_floor": {"batches": 5, "seeds": 2},
     "report": {
         "bootstrap_replicates": 2000,
         "bootstrap_seed": 0,
@@ -140,7 +143,7 @@ def _positive_int(value, where: str) -> None:
 def validate(config: dict) -> dict:
     """Return the config with defaults filled in, or raise ConfigError with one line."""
     _check_keys(config, DEFAULTS, "config")
-    out = {key: _merge(DEFAULTS[key], config.get(key), key) for key in ("probe", "task2vec", "report")}
+    out = {key: _merge(DEFAULTS[key], config.get(key), key) for key in ("probe", "task2vec", "report", "noise_floor")}
     out["sampling"] = _merge({**DEFAULTS["sampling"], **TASK_SAMPLING_DEFAULTS}, config.get("sampling"), "sampling")
 
     _check_probe(out["probe"], "probe")
@@ -154,6 +157,11 @@ def validate(config: dict) -> dict:
             f"config: 'task2vec.embeddings_per_job' must be one of {', '.join(map(str, EMBEDDINGS_PER_JOB))}, "
             f"got {t2v['embeddings_per_job']!r}"
         )
+
+    for key in ("batches", "seeds"):
+        value = out["noise_floor"][key]
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise ConfigError(f"config: 'noise_floor.{key}' must be a non-negative integer, got {value!r}")
 
     out["sweeps"], swept = _sweeps(config.get("sweeps") or {}, config.get("datasets") or {}, out["probe"])
     datasets = {**(config.get("datasets") or {}), **swept}
