@@ -181,8 +181,9 @@ def _shards(spec: dict, revision: str | None):
     names = []
     for f in map(str, files):
         if f.startswith("hf://"):  # hf://datasets/<repo>@<commit>/<path in the repo>
-            f = f.split("@", 1)[1].split("/", 1)[1] if "@" in f else f.split("/", 4)[-1]
-        names.append(f[len(root) :] if f.startswith(root) else os.path.basename(f))
+            names.append(f.split("@", 1)[1].split("/", 1)[1] if "@" in f else f.split("/", 4)[-1])
+        else:
+            names.append(f[len(root) :] if f.startswith(root) else os.path.basename(f))
     return ds, names
 
 
@@ -475,5 +476,8 @@ def prepare(name: str, spec: dict, tokenizer=None, work_dir=None) -> pd.DataFram
     if spec["source"] in IMAGE_SOURCES:
         from .images import prepare_images
 
-        return prepare_images(name, spec)
+        revision = hub_revision(spec) if spec["source"] == "hub_images" else None
+        pool = prepare_images(name, {**spec, "revision": revision} if revision else spec)
+        pool.attrs["dataset_revision"] = revision
+        return pool
     return prepare_bound(name, spec, tokenizer)
