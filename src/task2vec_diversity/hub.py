@@ -20,7 +20,8 @@ from .errors import UserError
 
 OFFLINE = {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
 SAVED = "TASK2VEC_HUB_ENV"  # the user's own values, for the fetch stage
-RECORD = "task2vec_fetch.json"  # in a local copy: hub id, revision asked for, commit, files
+RECORD = "task2vec_fetch.json"
+AGENT_ORIGIN = "task2vec-diversity-fetch"  # in the user agent of the fetch stage's requests  # in a local copy: hub id, revision asked for, commit, files
 
 
 class MissingLocalCopy(UserError):
@@ -37,6 +38,7 @@ def offline_jobs(environ=os.environ) -> None:
 def online(environ=os.environ) -> None:
     """In a fetch script, before anything imports huggingface_hub: the user's own settings."""
     saved = json.loads(environ.get(SAVED, "{}"))
+    environ.setdefault("HF_HUB_USER_AGENT_ORIGIN", AGENT_ORIGIN)  # names our requests in the hub's logs
     for key in OFFLINE:
         if saved.get(key) is None:
             environ.pop(key, None)
