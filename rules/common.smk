@@ -104,7 +104,11 @@ def get_probe_files(wildcards):
     spec = CONFIG["datasets"][wildcards.dataset]["probe"]
     if spec["build"]:
         return cfg.built_probe_path(spec["build"])
-    return cfg.snapshot_path(spec["id"], spec["revision"]) if cfg.is_hub_id(spec["id"]) else []
+    return (
+        cfg.snapshot_path(spec["id"], spec["revision"])
+        if cfg.is_hub_id(spec["id"])
+        else []
+    )
 
 
 def get_build_base(wildcards):
@@ -121,7 +125,8 @@ def get_hub_probe(wildcards):
 
 def get_download_dir(wildcards):
     """Where a hub dataset's download keeps its parts until it is complete (not an output:
-    Snakemake would delete it when the job fails, and a killed download resumes from it)."""
+    Snakemake would delete it when the job fails, and a killed download resumes from it).
+    """
     return f"results/datasets/{wildcards.dataset}/download"
 
 

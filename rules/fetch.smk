@@ -35,12 +35,12 @@ rule fetch_probe:
 
 # a hub dataset's pool, streamed once at its resolved commit (also mixes of hub datasets)
 rule fetch_dataset:
-    wildcard_constraints:
-        dataset="|".join(HUB_DATASETS) or "none",
     output:
         "results/datasets/{dataset}/documents.parquet",
     log:
         "logs/fetch_dataset/{dataset}.log",
+    wildcard_constraints:
+        dataset="|".join(HUB_DATASETS) or "none",
     conda:
         "../envs/task2vec.yaml"
     params:

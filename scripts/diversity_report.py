@@ -25,7 +25,9 @@ def main(snakemake, log):
         for pool, members in par.pools.items():
             matrix = pooled_matrix(members, matrices)
             groups = [len(matrices[(m, m)]) for m in members]
-            revisions = [f"{m}@{provenance[m]['dataset_revision']}" for m in members if provenance[m].get("dataset_revision")]
+            revisions = [
+                f"{m}@{provenance[m]['dataset_revision']}" for m in members if provenance[m]["dataset_revision"]
+            ]
             attrs = {**provenance[members[0]], "dataset_revision": ", ".join(revisions) or None}
             rows.append(diversity_row(matrix, attrs, *boot, name=pool, groups=groups, paper=par.paper.get(pool)))
         table = pd.DataFrame(rows, columns=COLUMNS)

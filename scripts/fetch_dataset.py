@@ -13,9 +13,7 @@ def main(snakemake, log):
     with compute(log.info, "prepare"):
         pool = prepare(snakemake.wildcards.dataset, spec, work_dir=snakemake.params.work_dir)
     pool.to_parquet(snakemake.output[0], index=False)
-    log.info(
-        "%d documents from source %s at commit %s", len(pool), spec["source"], pool.attrs.get("dataset_revision")
-    )
+    log.info("%d documents from source %s at commit %s", len(pool), spec["source"], pool.attrs.get("dataset_revision"))
 
 
 run(snakemake, main)  # noqa: F821

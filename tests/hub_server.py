@@ -160,7 +160,9 @@ class Hub:
                 out = []
                 for p in children:
                     if p.is_dir():
-                        out.append({"type": "directory", "oid": sha, "size": 0, "path": p.relative_to(folder).as_posix()})
+                        out.append(
+                            {"type": "directory", "oid": sha, "size": 0, "path": p.relative_to(folder).as_posix()}
+                        )
                     else:
                         out.append(self._entry(folder, p))
                 return self._json(out)

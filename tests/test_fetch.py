@@ -54,7 +54,9 @@ def hub_spec(path, **extra) -> dict:
 
 def test_ids_of_a_multi_shard_source_are_unique_and_traceable(tmp_path):
     write_shards(tmp_path, n_shards=4, rows=10)
-    pool = sources.prepare("four", {**hub_spec(tmp_path), "sampling": {**hub_spec(tmp_path)["sampling"], "n_batches": 5}})
+    pool = sources.prepare(
+        "four", {**hub_spec(tmp_path), "sampling": {**hub_spec(tmp_path)["sampling"], "n_batches": 5}}
+    )
     assert len(pool) == 40 and pool.document_id.nunique() == 40  # main gave 11 distinct ids here
     for document_id, text in zip(pool.document_id, pool.text):
         assert row_text(tmp_path, document_id) == text
@@ -266,9 +268,12 @@ def test_hub_document_ids_trace_to_their_file_and_row(hub_run):
     for document_id in manifest.document_id:
         text = row_text(folder, document_id)
         assert text == texts[document_id]
-        assert json.loads(
-            (folder / document_id.rsplit(":", 1)[0]).read_text().splitlines()[int(document_id.rsplit(":", 1)[1])]
-        )["meta"]["pile_set_name"] == "NIH ExPorter"
+        assert (
+            json.loads(
+                (folder / document_id.rsplit(":", 1)[0]).read_text().splitlines()[int(document_id.rsplit(":", 1)[1])]
+            )["meta"]["pile_set_name"]
+            == "NIH ExPorter"
+        )
     assert np.all(manifest.sha256 == [sources.text_sha(texts[i]) for i in manifest.document_id])
 
 

@@ -31,7 +31,9 @@ def test_paper_config_plans_the_whole_paper(tmp_path):
     # 200 embeddings per Table 1 dataset, 150 per GINC point (80,000 sequences of 128 words)
     assert jobs["embed_shard"] * per_job == 200 * len(datasets) + 150 * sweep_points
     n = len(datasets) + sweep_points
-    assert jobs["prepare_dataset"] == jobs["sample_batches"] == jobs["distance_matrix"] == n
+    assert jobs["prepare_dataset"] + jobs["fetch_dataset"] == jobs["sample_batches"] == jobs["distance_matrix"] == n
+    # the fetch stage: the 10 hub corpora and the 2 mixes of them, and GPT-2 once (probe and GINC base)
+    assert jobs["fetch_dataset"] == 12 and jobs["fetch_probe"] == 1
     # pools reuse their datasets' embeddings: only cross matrices, 1 + 10 pairs, and 4 more for alignment
     assert jobs["cross_distance_matrix"] == 15
     assert jobs["diversity_report"] == jobs["alignment_report"] == jobs["sweep_report"] == 1

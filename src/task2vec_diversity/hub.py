@@ -20,8 +20,8 @@ from .errors import UserError
 
 OFFLINE = {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
 SAVED = "TASK2VEC_HUB_ENV"  # the user's own values, for the fetch stage
-RECORD = "task2vec_fetch.json"
-AGENT_ORIGIN = "task2vec-diversity-fetch"  # in the user agent of the fetch stage's requests  # in a local copy: hub id, revision asked for, commit, files
+RECORD = "task2vec_fetch.json"  # in a local copy: hub id, revision asked for, commit, files
+AGENT_ORIGIN = "task2vec-diversity-fetch"  # in the user agent of the fetch stage's requests
 
 
 class MissingLocalCopy(UserError):
@@ -70,7 +70,9 @@ def fetch_probe(repo_id: str, revision: str | None, out_dir: str, log_line) -> s
     info = HfApi().model_info(repo_id, revision=revision)
     files = probe_files([s.rfilename for s in info.siblings or []])
     if not any(f.endswith((".safetensors", ".bin")) for f in files):
-        raise UserError(f"probe '{repo_id}' at {info.sha} has no PyTorch weights (safetensors or .bin); choose another model")
+        raise UserError(
+            f"probe '{repo_id}' at {info.sha} has no PyTorch weights (safetensors or .bin); choose another model"
+        )
     log_line(f"probe {repo_id}: revision {revision or 'main'} is commit {info.sha}; fetching {', '.join(files)}")
     partial = Path(f"{out_dir}.partial")
     snapshot_download(repo_id, revision=info.sha, local_dir=partial, allow_patterns=files)
@@ -88,7 +90,9 @@ def local_copy(repo_id: str, revision: str | None) -> str:
     fix = f"delete {path} and run the workflow again: rule fetch_probe fetches it"
     record = Path(path) / RECORD
     if not record.exists():
-        raise MissingLocalCopy(f"probe '{repo_id}': {record} is missing (jobs other than the fetch stage run offline); {fix}")
+        raise MissingLocalCopy(
+            f"probe '{repo_id}': {record} is missing (jobs other than the fetch stage run offline); {fix}"
+        )
     for name in json.loads(record.read_text())["files"]:
         if not (Path(path) / name).exists():
             raise MissingLocalCopy(

@@ -225,7 +225,11 @@ class _Download:
                 self.position, self.parts = saved["position"], saved["parts"]
                 log.info(
                     "resuming the download from its %d parts: %d documents kept, %d read, shard %d row %d",
-                    self.parts, len(self.rows), self.position["read"], self.position["shard"], self.position["row"],
+                    self.parts,
+                    len(self.rows),
+                    self.position["read"],
+                    self.position["shard"],
+                    self.position["row"],
                 )
             else:
                 log.info("discarding the parts in %s: they were downloaded for other settings", self.dir)
@@ -311,13 +315,22 @@ def stream_hub(name: str, spec: dict, needed: int, work_dir=None) -> tuple[list,
             wait = min(RETRY_SECONDS * 2 ** (failures - 1), RETRY_MAX_SECONDS)
             log.warning(
                 "network error while streaming %s (%s: %s); retry %d/%d in %.0f s from %s row %d",
-                name, type(error).__name__, error, failures, RETRIES, wait, names[order[shard]], row,
+                name,
+                type(error).__name__,
+                error,
+                failures,
+                RETRIES,
+                wait,
+                names[order[shard]],
+                row,
             )
             time.sleep(wait)
     download.save(shard, row, read)
     progress.finish(read, len(download.rows))
     rows = download.rows
-    pool = list(itertools.islice(buffer_shuffle(rows, spec["shuffle_buffer"], buffer_rng) if shuffled else rows, needed))
+    if shuffled:
+        rows = buffer_shuffle(rows, spec["shuffle_buffer"], buffer_rng)
+    pool = list(itertools.islice(rows, needed))
     download.done()
     return pool, revision
 
@@ -340,20 +353,32 @@ class _Progress:
         left = (self.target - kept) / kept_rate if kept_rate > 0 else float("inf")
         log.info(
             "streaming %s: %d documents read, %d kept (%.2f%%), %.0f documents/s, about %s left (shard %s)",
-            self.name, read, kept, 100 * kept / max(read, 1), rate, _duration(left), shard,
+            self.name,
+            read,
+            kept,
+            100 * kept / max(read, 1),
+            rate,
+            _duration(left),
+            shard,
         )
 
     def finish(self, read: int, kept: int) -> None:
         log.info(
             "streamed %s: %d documents read, %d kept (%.2f%%) in %s",
-            self.name, read, kept, 100 * kept / max(read, 1), _duration(time.monotonic() - self.start),
+            self.name,
+            read,
+            kept,
+            100 * kept / max(read, 1),
+            _duration(time.monotonic() - self.start),
         )
 
 
 def _duration(seconds: float) -> str:
     if seconds == float("inf"):
         return "unknown time"
-    return f"{seconds / 3600:.1f} h" if seconds >= 5400 else f"{seconds / 60:.1f} min" if seconds >= 90 else f"{seconds:.0f} s"
+    if seconds >= 5400:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 60:.1f} min" if seconds >= 90 else f"{seconds:.0f} s"
 
 
 def data_key(spec: dict) -> str:
