@@ -101,7 +101,7 @@ def main(snakemake, log):
             "wall_seconds": time.perf_counter() - last,
         }
         last = time.perf_counter()
-        write_arrays(outputs[index], {"embedding": result.vector}, attrs)
+        write_arrays(outputs[index], {"embedding": result.vector}, attrs, dims={"embedding": ("component",)})
     log.info("shard done in %.2f s", time.perf_counter() - start)
 
 

@@ -92,7 +92,7 @@ def test_too_few_documents_is_one_clear_error(tmp_path):
 
 
 def test_batches_hold_distinct_documents(tmp_path):
-    """The authors' library repeated one batch 200 times (METHOD.md section 8)."""
+    """The authors' library repeated one batch 200 times (docs/method.md#where-we-differ-from-the-authors-code)."""
     spec = dataset_spec({"source": "files", "files": write_jsonl(tmp_path / "d.jsonl", texts(30))})
     pool = prepare("d", spec)
     arrays, manifest, hashes = sample("d", pool, spec["sampling"], build_tokenizer(20))

@@ -1,5 +1,5 @@
 """Scientific sanity on a small version of the demo config: diversity rises with the number
-of GINC latent concepts, and the upper bound is above GINC (METHOD.md sections 5 and 6)."""
+of GINC latent concepts, and the upper bound is above GINC (docs/method.md#bounds and #ginc)."""
 
 import copy
 
@@ -56,7 +56,7 @@ def test_ginc_diversity_rises_with_concepts_below_the_upper_bound(diversity):
 
 @pytest.mark.xfail(
     strict=True,
-    reason="known gap (README, Scientific sanity): with the demo's 52-token vocabulary most of the lower "
+    reason="known gap (docs/lower-bound.md): with the demo's 52-token vocabulary most of the lower "
     "bound's score is the noise of its Fisher estimate, and larger vocabularies put its absent-token "
     "rows at the distance's 1e-8, where the ratio is most sensitive",
 )

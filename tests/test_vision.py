@@ -1,4 +1,4 @@
-"""Image tasks and their Task2Vec embedding (METHOD.md section 7): the Fisher against a slow
+"""Image tasks and their Task2Vec embedding (docs/method.md#vision): the Fisher against a slow
 computation from the definition, the classifier fit against a hand-written loop on features
 computed another way, the two-step preprocessing against the processor applied once, the
 task sampler's guarantees, the three image sources against each other, config validation."""

@@ -14,7 +14,7 @@ import os
 from .errors import ConfigError
 
 VARIANTS = ("reference", "exact")
-IMAGE_SOURCES = ("hub_images", "image_folder", "digits")  # few-shot tasks of labelled images (METHOD section 7)
+IMAGE_SOURCES = ("hub_images", "image_folder", "digits")  # few-shot tasks of labelled images (docs/method.md#vision)
 SOURCES = ("hub", "files", "lower_bound", "upper_bound", "ginc", "mix", *IMAGE_SOURCES)
 EMBEDDINGS_PER_JOB = (1, 10, 100, 1000)
 FILE_FORMATS = {"jsonl": "json", "json": "json", "parquet": "parquet", "txt": "text"}
@@ -36,6 +36,7 @@ DEFAULTS = {
         "minibatch_size": 8,
         "finetune": True,
         "seed": 42,
+        "fisher_samples": 1,  # Monte-Carlo draws per Fisher mini-batch (the paper: 1)
         "device": "auto",
         "embeddings_per_job": 10,
     },
@@ -67,6 +68,9 @@ DEFAULTS = {
 TASK_SAMPLING_DEFAULTS = {"n_way": 5, "k_shot": 5}
 # task2vec keys that do not change an embedding: where it runs and how many per job
 EXECUTION_KEYS = ("device", "embeddings_per_job")
+# method keys left out of the identity at these values, so that results made before the key
+# existed keep their names
+NEUTRAL_METHOD_VALUES = {"fisher_samples": 1}
 
 PROBE_BUILD_DEFAULTS = {
     "from": None,  # a causal LM (hub id or path) whose token embeddings are resized to the tokenizer
@@ -275,6 +279,7 @@ def _check_task2vec(t2v: dict, where: str) -> None:
     if not isinstance(t2v["epochs"], int) or t2v["epochs"] < 0:
         raise ConfigError(f"config: '{where}.epochs' must be a non-negative integer, got {t2v['epochs']!r}")
     _positive_int(t2v["minibatch_size"], f"{where}.minibatch_size")
+    _positive_int(t2v["fisher_samples"], f"{where}.fisher_samples")
 
 
 def _components(name: str, spec: dict, datasets: dict) -> dict:
@@ -369,6 +374,9 @@ def _dataset(name: str, spec: dict, sampling: dict, task2vec: dict, probe: dict)
     method = {k: v for k, v in task2vec.items() if k not in EXECUTION_KEYS}
     out["task2vec"] = _merge(method, spec.get("task2vec"), f"{where}.task2vec")
     _check_task2vec(out["task2vec"], f"{where}.task2vec")
+    for key, neutral in NEUTRAL_METHOD_VALUES.items():
+        if out["task2vec"][key] == neutral:
+            del out["task2vec"][key]
     out["probe"] = _dataset_probe(name, spec.get("probe"), probe)
     if source in IMAGE_SOURCES and out["task2vec"]["variant"] != "reference":
         raise ConfigError(

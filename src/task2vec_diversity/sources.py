@@ -3,7 +3,7 @@ order the batches consume them.
 
 Sources: a Hugging Face hub dataset (streaming with a shuffle buffer reads only what the
 batches need), local files through ``datasets.load_dataset``, or a built-in generator (the
-lower and upper bounds of METHOD.md section 5, GINC of section 6). Empty texts are dropped.
+lower and upper bounds of docs/method.md#bounds, GINC of docs/method.md#ginc). Empty texts are dropped.
 """
 
 from __future__ import annotations
