@@ -8,6 +8,7 @@ import json
 import logging
 import os
 import shutil
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -198,40 +199,51 @@ def hub_config(workdir: Path) -> dict:
     }
 
 
+@contextmanager
+def served(root: Path):
+    """The stand-in hub on loopback, with HF_ENDPOINT (and a fresh HF_HOME) pointing at it for
+    the Snakemake runs started meanwhile."""
+    with Hub(root) as server:
+        env = {"HF_ENDPOINT": server.endpoint, "HF_HOME": str(root / "hf_home"), "HF_HUB_DISABLE_TELEMETRY": "1"}
+        old = {k: os.environ.get(k) for k in env}
+        os.environ.update(env)
+        try:
+            yield server
+        finally:
+            for k, v in old.items():
+                os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)
+
+
+def check_offline(workdir: Path, server: Hub) -> None:
+    """Only the fetch stage opened the hub: every request the stand-in saw carries the fetch
+    stage's user agent, and every other job logged that it ran with the hub offline."""
+    requests = server.requests()
+    assert requests, "the fetch stage did not reach the stand-in hub"
+    assert all(f"origin/{hub.AGENT_ORIGIN}" in r["agent"] for r in requests), [r["agent"] for r in requests][:3]
+    assert any(r["path"].startswith(f"/api/models/{PROBE_ID}") for r in requests)
+    assert any(r["path"].startswith(f"/datasets/{DATASET_ID}/resolve/") for r in requests)
+    logs = {p.relative_to(workdir / "logs").parts[0]: p.read_text() for p in (workdir / "logs").rglob("*.log")}
+    assert {"fetch_probe", "fetch_dataset", "prepare_dataset", "sample_batches", "embed_shard"} <= set(logs)
+    for rule, text in logs.items():
+        offline = "hub: offline (HF_HUB_OFFLINE=1, HF_DATASETS_OFFLINE=1)" in text
+        assert offline == (not rule.startswith("fetch_")), (rule, text[:300])
+
+
 @pytest.fixture(scope="module")
 def hub_run(tmp_path_factory, text_probe):
     root = tmp_path_factory.mktemp("hub")
     hub_repositories(root, text_probe)
     workdir = tmp_path_factory.mktemp("hub_run")
     config = hub_config(workdir)
-    env = {"HF_ENDPOINT": None, "HF_HOME": str(root / "hf_home"), "HF_HUB_DISABLE_TELEMETRY": "1"}
-    with Hub(root) as server:
-        env["HF_ENDPOINT"] = server.endpoint
-        old = {k: os.environ.get(k) for k in env}
-        os.environ.update(env)
-        try:
-            result = snakemake(workdir, config)
-        finally:
-            for k, v in old.items():
-                os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)
+    with served(root) as server:
+        result = snakemake(workdir, config)
     assert result.returncode == 0, result.stderr[-3000:]
-    return workdir, config, server, root, env
+    return workdir, config, server, root
 
 
 def test_hub_ids_run_with_every_job_but_the_fetch_stage_offline(hub_run):
-    workdir, _, server, root, _ = hub_run
-    requests = server.requests()
-    assert requests, "the fetch stage did not reach the stand-in hub"
-    # every request to the hub came from a fetch job (their user agent says so)
-    assert all(f"origin/{hub.AGENT_ORIGIN}" in r["agent"] for r in requests), [r["agent"] for r in requests][:3]
-    assert any(r["path"].startswith(f"/api/models/{PROBE_ID}") for r in requests)
-    assert any(r["path"].startswith(f"/datasets/{DATASET_ID}/resolve/") for r in requests)
-    # and every other job ran with the hub offline
-    logs = {p.relative_to(workdir / "logs").parts[0]: p.read_text() for p in (workdir / "logs").rglob("*.log")}
-    assert {"fetch_probe", "fetch_dataset", "prepare_dataset", "sample_batches", "embed_shard"} <= set(logs)
-    for rule, text in logs.items():
-        offline = "hub: offline (HF_HUB_OFFLINE=1, HF_DATASETS_OFFLINE=1)" in text
-        assert offline == (not rule.startswith("fetch_")), (rule, text[:300])
+    workdir, _, server, _ = hub_run
+    check_offline(workdir, server)
 
 
 def test_the_probe_is_stored_at_its_commit_with_only_what_it_needs(hub_run):
@@ -259,7 +271,7 @@ def test_commits_are_in_the_pool_and_every_result(hub_run):
 
 
 def test_hub_document_ids_trace_to_their_file_and_row(hub_run):
-    workdir, _, _, root, _ = hub_run
+    workdir, _, _, root = hub_run
     pool = pd.read_parquet(workdir / "results/datasets/nih/documents.parquet")
     manifest = pd.read_csv(workdir / "results/batches/nih/manifest.tsv", sep="\t")
     assert pool.document_id.is_unique and manifest.document_id.is_unique and len(manifest) == 12
@@ -278,7 +290,7 @@ def test_hub_document_ids_trace_to_their_file_and_row(hub_run):
 
 
 def test_a_job_whose_local_copy_is_missing_fails_with_one_line(hub_run):
-    workdir, config, _, _, env = hub_run
+    workdir, config, _, _ = hub_run
     snapshot = workdir / "results/hub/probes/org--tiny-gpt2@main"
     (snapshot / "tokenizer.json").unlink()
     embeddings = sorted((workdir / "results/embeddings").rglob("batch*.zarr"))
