@@ -307,3 +307,19 @@ def test_a_job_whose_local_copy_is_missing_fails_with_one_line(hub_run):
     assert "Traceback" not in result.stderr
     assert sorted((workdir / "results/embeddings").rglob("batch*.zarr")) == embeddings  # earlier results kept
     assert (workdir / "results/report/diversity.csv").exists()
+
+
+def test_a_hub_probe_without_its_local_copy_is_one_line(tmp_path, monkeypatch):
+    from task2vec_diversity.probe import load_model, load_tokenizer
+
+    monkeypatch.chdir(tmp_path)
+    probe = {"id": "org/not-fetched", "revision": "v1", "init": "pretrained", "init_seed": 0, "build": None}
+    expected = (
+        "probe 'org/not-fetched': results/hub/probes/org--not-fetched@v1/task2vec_fetch.json is missing (jobs other "
+        "than the fetch stage run offline); delete results/hub/probes/org--not-fetched@v1 and run the workflow "
+        "again: rule fetch_probe fetches it"
+    )
+    for load in (load_tokenizer, load_model):
+        with pytest.raises(hub.MissingLocalCopy) as error:
+            load(probe)
+        assert str(error.value) == expected
