@@ -52,9 +52,11 @@ def _hub_stand_in(directory: Path, spec: dict, n_documents: int, rng_seed: int) 
         text = " ".join(words[(i * k + rng_seed) % len(words)] for k in range(5 + i % 17))
         rows.append({"text": "" if i % 11 == 5 else text, "meta": {"pile_set_name": labels[i % len(labels)]}})
     (directory / "train.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
-    if spec.get("name"):
-        card = {"configs": [{"config_name": spec["name"], "data_files": [{"split": "train", "path": "train.jsonl"}]}]}
-        (directory / "README.md").write_text("---\n" + yaml.safe_dump(card) + "---\n")
+    if spec.get("name"):  # one config per name; several datasets of the config may share a repository
+        readme = directory / "README.md"
+        card = yaml.safe_load(readme.read_text().strip("-\n")) if readme.exists() else {"configs": []}
+        card["configs"].append({"config_name": spec["name"], "data_files": [{"split": "train", "path": "train.jsonl"}]})
+        readme.write_text("---\n" + yaml.safe_dump(card) + "---\n")
 
 
 def stand_in_config(workdir: Path, probe: dict) -> dict:
