@@ -323,3 +323,13 @@ def test_a_hub_probe_without_its_local_copy_is_one_line(tmp_path, monkeypatch):
         with pytest.raises(hub.MissingLocalCopy) as error:
             load(probe)
         assert str(error.value) == expected
+
+
+def test_fetch_where_is_local_or_cluster():
+    from task2vec_diversity.config import ConfigError, validate
+
+    base = {"probe": {"id": "gpt2"}, "datasets": {"u": {"source": "upper_bound"}}}
+    assert validate(base)["fetch"] == {"where": "local"}
+    assert validate({**base, "fetch": {"where": "cluster"}})["fetch"]["where"] == "cluster"
+    with pytest.raises(ConfigError, match="'fetch.where' must be local or cluster, got 'login'"):
+        validate({**base, "fetch": {"where": "login"}})
