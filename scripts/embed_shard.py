@@ -99,6 +99,7 @@ def main(snakemake, log):
             "tokens_sha256": batches.attrs["tokens_sha256"][index],
             "seed": settings.seed + index,
             "probe_revision": revision,
+            "dataset_revision": batches.attrs.get("dataset_revision"),
             "epoch_losses": result.epoch_losses,
             "final_loss": result.epoch_losses[-1] if result.epoch_losses else None,
             "finetune_seconds": result.finetune_seconds,
