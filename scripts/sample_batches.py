@@ -30,6 +30,7 @@ def main(snakemake, log):
         "pad_token_id": tokenizer.pad_token_id,
         "vocab_size": len(tokenizer),
         "tokens_sha256": hashes,
+        "dataset_revision": pool.attrs.get("dataset_revision"),  # the hub commit its documents came from
     }
     n, b, length = arrays["input_ids"].shape
     chunks = {"input_ids": (1, b, length), "attention_mask": (1, b, length)}
@@ -54,6 +55,7 @@ def sample_tasks(snakemake, log):
         "probe": snakemake.params.probe,
         "image_processor": json.loads(processor.to_json_string()),
         "tokens_sha256": hashes,  # one hash per task, of its pixels and labels
+        "dataset_revision": pool.attrs.get("dataset_revision"),
     }
     n, b, *shape = arrays["pixels"].shape
     chunks = {"pixels": (1, b, *shape), "labels": (1, b)}

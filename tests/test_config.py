@@ -31,6 +31,7 @@ def test_defaults_are_the_papers_setting():
         "minibatch_size": 8,
         "finetune": True,
         "seed": 42,
+        "fisher_samples": 1,
         "device": "auto",
         "embeddings_per_job": 10,
     }

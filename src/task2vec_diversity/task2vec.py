@@ -1,5 +1,5 @@
 """Task2Vec embedding of one batch: the diagonal Fisher Information of a probe network
-after a short fine-tuning of its head (METHOD.md section 2).
+after a short fine-tuning of its head (docs/method.md#embedding-a-batch).
 
 Two variants, never mixed:
 
@@ -39,10 +39,13 @@ class Settings:
     minibatch_size: int = 8
     finetune: bool = True
     seed: int = 42
+    fisher_samples: int = 1
 
     def __post_init__(self):
         if self.variant not in VARIANTS:
             raise ValueError(f"variant must be one of {VARIANTS}, got {self.variant!r}")
+        if not isinstance(self.fisher_samples, int) or self.fisher_samples < 1:
+            raise ValueError(f"fisher_samples must be a positive integer, got {self.fisher_samples!r}")
 
 
 @dataclass
@@ -173,23 +176,30 @@ def fisher_diagonal(
 ) -> tuple[dict[int, torch.Tensor], int]:
     """Squared mini-batch-mean-loss gradients, summed and divided by the number of
     mini-batches, keyed by ``id(parameter)``. ``targets`` replaces the Monte-Carlo sample
-    (for tests); returns the accumulators and the number of mini-batches with no target
-    (their gradient is zero)."""
+    (for tests); returns the accumulators and the number of mini-batch draws with no target
+    (their gradient is zero).
+
+    With ``settings.fisher_samples`` = K > 1 every mini-batch is drawn K times (a forward
+    with its own dropout mask, then its own Monte-Carlo targets, one after the other from
+    the same random stream) and the K squared gradients are averaged: the same expectation,
+    K times less Monte-Carlo variance. K = 1 is the paper's estimator, operation for
+    operation."""
     params = [p for _, p in embedded_weights(model)]
     acc = {id(p): torch.zeros_like(p) for p in params}
     batches = _minibatches(len(input_ids), settings.minibatch_size)
     empty = torch.zeros((), dtype=torch.long, device=input_ids.device)
     for mb in batches:
-        logits = model(input_ids=input_ids[mb], attention_mask=attention_mask[mb]).logits
-        sampled = sample_targets(logits) if targets is None else targets[mb]
-        loss, count = mean_loss(logits, fisher_targets(sampled, attention_mask[mb], eos_id, settings.variant))
-        empty += count == 0
-        grads = torch.autograd.grad(loss, params, allow_unused=True)
-        for p, g in zip(params, grads):
-            if g is not None:
-                acc[id(p)].addcmul_(g, g)
+        for _ in range(settings.fisher_samples):
+            logits = model(input_ids=input_ids[mb], attention_mask=attention_mask[mb]).logits
+            sampled = sample_targets(logits) if targets is None else targets[mb]
+            loss, count = mean_loss(logits, fisher_targets(sampled, attention_mask[mb], eos_id, settings.variant))
+            empty += count == 0
+            grads = torch.autograd.grad(loss, params, allow_unused=True)
+            for p, g in zip(params, grads):
+                if g is not None:
+                    acc[id(p)].addcmul_(g, g)
     for value in acc.values():
-        value /= len(batches)
+        value /= len(batches) * settings.fisher_samples
     return acc, int(empty)
 
 
