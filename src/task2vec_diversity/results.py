@@ -70,7 +70,9 @@ def _embedding_folder(results: Path, dataset: str, key: str | None) -> tuple[Pat
             return folder, attrs.get("n_batches")
     if len(folders) == 1:
         return folders[0], None
-    raise ValueError(f"none of '{dataset}''s embedding folders ({', '.join(p.name for p in folders)}) matches its matrix")
+    raise ValueError(
+        f"none of '{dataset}''s embedding folders ({', '.join(p.name for p in folders)}) matches its matrix"
+    )
 
 
 def embedding_stores(results: str | Path, dataset: str, key: str | None = None) -> list[Path]:
@@ -106,7 +108,9 @@ def provenance(results: str | Path, dataset: str, key: str | None = None) -> pd.
     rows = []
     for path in embedding_stores(results, dataset, key):
         attrs = open_group(path).attrs
-        rows.append({**{f: attrs.get(f) for f in BATCH_FIELDS}, "epoch_losses": attrs.get("epoch_losses"), "store": str(path)})
+        rows.append(
+            {**{f: attrs.get(f) for f in BATCH_FIELDS}, "epoch_losses": attrs.get("epoch_losses"), "store": str(path)}
+        )
     return pd.DataFrame(rows)
 
 
@@ -126,7 +130,9 @@ def distances(results: str | Path, dataset: str, other: str | None = None) -> xr
             matrix, attrs = read_array(flipped, "distances")
             matrix, attrs = matrix.T, {"rows": attrs["columns"], "columns": attrs["rows"]}
     n, m = matrix.shape
-    return xr.DataArray(matrix, dims=("row", "column"), coords={"row": range(n), "column": range(m)}, name="distances", attrs=attrs)
+    return xr.DataArray(
+        matrix, dims=("row", "column"), coords={"row": range(n), "column": range(m)}, name="distances", attrs=attrs
+    )
 
 
 def manifest(results: str | Path, dataset: str) -> pd.DataFrame:
