@@ -12,7 +12,7 @@ from task2vec_diversity.store import open_group, write_arrays
 from task2vec_diversity.task2vec import Settings
 
 
-def token_batches(batches, indices, probe, settings, device, log):
+def token_batches(batches, indices, probe, settings, device, log, lockstep=1):
     """The text probe and its embeddings of the shard's token batches."""
     tokens = {
         i: tuple(
@@ -22,10 +22,10 @@ def token_batches(batches, indices, probe, settings, device, log):
         for i in indices
     }
     model = load_model(probe, device)
-    return model, embed_shard(model, tokens, settings, batches.attrs["eos_token_id"], log)
+    return model, embed_shard(model, tokens, settings, batches.attrs["eos_token_id"], log, lockstep)
 
 
-def image_tasks(batches, indices, probe, settings, device, log):
+def image_tasks(batches, indices, probe, settings, device, log, lockstep=1):
     """The image probe (with a classifier for the task's classes) and its embeddings of the
     shard's few-shot tasks, normalised by the probe's image processor."""
     from task2vec_diversity import images, vision  # imported here: text shards need neither (nor pandas)
@@ -55,7 +55,8 @@ def main(snakemake, log):
     kind = batches.attrs.get("kind", "text")
     settings = Settings(**identity["task2vec"])
     load = image_tasks if kind == "image" else token_batches
-    model, embeddings = load(batches, list(outputs), identity["probe"], settings, device, log.info)
+    lockstep = getattr(snakemake.params, "lockstep", 1)  # text batches fine-tuned together
+    model, embeddings = load(batches, list(outputs), identity["probe"], settings, device, log.info, lockstep)
     revision = resolved_revision(identity["probe"], model)
     versions = library_versions()
     sampling = batches.attrs["sampling"]
