@@ -3,7 +3,7 @@ rule embed_shard:
         # the tokens file is rewritten when batches are added; embeddings made from it stay
         # valid (each records its batch's token hash, checked by every matrix that uses it)
         batches=ancient("results/batches/{dataset}/tokens.zarr"),
-        probe=built_probe,
+        probe=get_probe_files,
     output:
         SHARD_OUTPUTS,
     log:

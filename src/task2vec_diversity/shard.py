@@ -1,5 +1,5 @@
 """Several embeddings per process: the probe and the tokens are loaded once, and every batch
-still starts from a fresh copy of the probe (METHOD.md section 2)."""
+still starts from a fresh copy of the probe (docs/method.md#embedding-a-batch)."""
 
 from __future__ import annotations
 

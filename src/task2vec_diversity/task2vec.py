@@ -1,5 +1,5 @@
 """Task2Vec embedding of one batch: the diagonal Fisher Information of a probe network
-after a short fine-tuning of its head (METHOD.md section 2).
+after a short fine-tuning of its head (docs/method.md#embedding-a-batch).
 
 Two variants, never mixed:
 

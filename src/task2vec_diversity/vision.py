@@ -1,7 +1,7 @@
 """Task2Vec embedding of a few-shot image classification task with an image probe such as
 the ImageNet-trained ResNet-18 / ResNet-34 (``microsoft/resnet-18``, ``microsoft/resnet-34``
 through ``AutoModelForImageClassification``), as in the original Task2Vec (Achille et al.
-2019, Monte-Carlo Fisher) and METHOD.md section 7:
+2019, Monte-Carlo Fisher) and docs/method.md#vision:
 
 1. The probe's final classifier (the last ``nn.Linear`` of its ``classifier``, ImageNet's
    1000 classes) is replaced once by a new ``Linear(features, n_way)`` for the task's N
@@ -27,7 +27,7 @@ statistics (fixed, not those of the task's mini-batches) and ResNets have no dro
 Where this differs from the original code (documented choices): the original optimiser
 loop draws mini-batches with a class-balanced random sampler of 64 with replacement and
 drops the last incomplete one; here every image is used once per epoch in the task's fixed
-order. The original embedding also includes batch-norm scale weights; METHOD section 7 says
+order. The original embedding also includes batch-norm scale weights; docs/method.md#vision says
 convolution and linear weights, which is what this module embeds. Text-only settings
 (``variant``) do not apply: the config accepts only ``reference`` for image tasks.
 """
