@@ -14,5 +14,6 @@ rule embed_shard:
     params:
         identity=embedding_identity,
         device=CONFIG["task2vec"]["device"],
+        lockstep=CONFIG["task2vec"]["lockstep"],
     script:
         "../scripts/embed_shard.py"

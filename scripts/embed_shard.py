@@ -14,7 +14,7 @@ from task2vec_diversity.store import open_group, write_arrays
 from task2vec_diversity.task2vec import Settings
 
 
-def token_batches(batches, indices, probe, settings, device, log):
+def token_batches(batches, indices, probe, settings, device, log, lockstep=1):
     """The text probe and its embeddings of the shard's token batches."""
     tokens = {
         i: tuple(
@@ -24,10 +24,10 @@ def token_batches(batches, indices, probe, settings, device, log):
         for i in indices
     }
     model = load_model(probe, device)
-    return model, embed_shard(model, tokens, settings, batches.attrs["eos_token_id"], log)
+    return model, embed_shard(model, tokens, settings, batches.attrs["eos_token_id"], log, lockstep)
 
 
-def image_tasks(batches, indices, probe, settings, device, log):
+def image_tasks(batches, indices, probe, settings, device, log, lockstep=1):
     """The image probe (with a classifier for the task's classes) and its embeddings of the
     shard's few-shot tasks, normalised by the probe's image processor."""
     from task2vec_diversity import images, vision  # imported here: text shards need neither (nor pandas)
@@ -64,7 +64,8 @@ def main(snakemake, log):
     if repeat:
         settings = dataclasses.replace(settings, seed=repeat_seed(settings.seed, repeat))
     load = image_tasks if kind == "image" else token_batches
-    model, embeddings = load(batches, list(outputs), identity["probe"], settings, device, log.info)
+    lockstep = getattr(snakemake.params, "lockstep", 1)  # text batches fine-tuned together
+    model, embeddings = load(batches, list(outputs), identity["probe"], settings, device, log.info, lockstep)
     revision = resolved_revision(identity["probe"], model)
     versions = library_versions()
     sampling = batches.attrs["sampling"]

@@ -39,6 +39,7 @@ DEFAULTS = {
         "fisher_samples": 1,  # Monte-Carlo draws per Fisher mini-batch (the paper: 1)
         "device": "auto",
         "embeddings_per_job": 10,
+        "lockstep": 4,  # batches of a job fine-tuned together (execution only: same embeddings)
     },
     "sampling": {
         "n_batches": 200,
@@ -70,7 +71,7 @@ DEFAULTS = {
 # sampling keys of image datasets: a task is n_way classes with k_shot images each
 TASK_SAMPLING_DEFAULTS = {"n_way": 5, "k_shot": 5}
 # task2vec keys that do not change an embedding: where it runs and how many per job
-EXECUTION_KEYS = ("device", "embeddings_per_job")
+EXECUTION_KEYS = ("device", "embeddings_per_job", "lockstep")
 # method keys left out of the identity at these values, so that results made before the key
 # existed keep their names
 NEUTRAL_METHOD_VALUES = {"fisher_samples": 1}
@@ -160,6 +161,7 @@ def validate(config: dict) -> dict:
     _check_task2vec(t2v, "task2vec")
     if t2v["device"] not in ("auto", "cpu", "cuda"):
         raise ConfigError(f"config: 'task2vec.device' must be auto, cpu or cuda, got {t2v['device']!r}")
+    _positive_int(t2v["lockstep"], "task2vec.lockstep")
     if t2v["embeddings_per_job"] not in EMBEDDINGS_PER_JOB:
         raise ConfigError(
             f"config: 'task2vec.embeddings_per_job' must be one of {', '.join(map(str, EMBEDDINGS_PER_JOB))}, "
