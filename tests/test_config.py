@@ -31,8 +31,10 @@ def test_defaults_are_the_papers_setting():
         "minibatch_size": 8,
         "finetune": True,
         "seed": 42,
+        "fisher_samples": 1,
         "device": "auto",
         "embeddings_per_job": 10,
+        "lockstep": 4,
     }
     assert config["datasets"]["c4"]["sampling"]["n_batches"] == 200
     assert config["datasets"]["c4"]["sampling"]["batch_size"] == 512

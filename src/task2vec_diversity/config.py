@@ -9,11 +9,12 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import os
 
 from .errors import ConfigError
 
 VARIANTS = ("reference", "exact")
-IMAGE_SOURCES = ("hub_images", "image_folder", "digits")  # few-shot tasks of labelled images (METHOD section 7)
+IMAGE_SOURCES = ("hub_images", "image_folder", "digits")  # few-shot tasks of labelled images (docs/method.md#vision)
 SOURCES = ("hub", "files", "lower_bound", "upper_bound", "ginc", "mix", *IMAGE_SOURCES)
 EMBEDDINGS_PER_JOB = (1, 10, 100, 1000)
 FILE_FORMATS = {"jsonl": "json", "json": "json", "parquet": "parquet", "txt": "text"}
@@ -35,8 +36,10 @@ DEFAULTS = {
         "minibatch_size": 8,
         "finetune": True,
         "seed": 42,
+        "fisher_samples": 1,  # Monte-Carlo draws per Fisher mini-batch (the paper: 1)
         "device": "auto",
         "embeddings_per_job": 10,
+        "lockstep": 4,  # batches of a job fine-tuned together (execution only: same embeddings)
     },
     "sampling": {
         "n_batches": 200,
@@ -45,6 +48,9 @@ DEFAULTS = {
         "seed": 0,
         "reuse_documents": False,
     },
+    # re-embeddings of a dataset's first `batches` batches with `seeds` other seeds (noise.py);
+    # 5 x 2 = 10 embeddings, 5% of a 200-batch dataset; seeds: 0 switches the noise floor off
+    "noise_floor": {"batches": 5, "seeds": 2},
     "report": {
         "bootstrap_replicates": 2000,
         "bootstrap_seed": 0,
@@ -57,11 +63,18 @@ DEFAULTS = {
     "baselines": {},
     "selection": {},
     "sweeps": {},
+    # where the fetch stage (rules fetch_probe, fetch_dataset: the only jobs that use the
+    # network) runs: local (the submitting node) or cluster (a job, e.g. on a partition with
+    # internet set for them in the profile); execution only, not part of any result's identity
+    "fetch": {"where": "local"},
 }
 # sampling keys of image datasets: a task is n_way classes with k_shot images each
 TASK_SAMPLING_DEFAULTS = {"n_way": 5, "k_shot": 5}
 # task2vec keys that do not change an embedding: where it runs and how many per job
-EXECUTION_KEYS = ("device", "embeddings_per_job")
+EXECUTION_KEYS = ("device", "embeddings_per_job", "lockstep")
+# method keys left out of the identity at these values, so that results made before the key
+# existed keep their names
+NEUTRAL_METHOD_VALUES = {"fisher_samples": 1}
 
 PROBE_BUILD_DEFAULTS = {
     "from": None,  # a causal LM (hub id or path) whose token embeddings are resized to the tokenizer
@@ -136,7 +149,10 @@ def _positive_int(value, where: str) -> None:
 def validate(config: dict) -> dict:
     """Return the config with defaults filled in, or raise ConfigError with one line."""
     _check_keys(config, DEFAULTS, "config")
-    out = {key: _merge(DEFAULTS[key], config.get(key), key) for key in ("probe", "task2vec", "report")}
+    sections = ("probe", "task2vec", "report", "noise_floor", "fetch")
+    out = {key: _merge(DEFAULTS[key], config.get(key), key) for key in sections}
+    if out["fetch"]["where"] not in ("local", "cluster"):
+        raise ConfigError(f"config: 'fetch.where' must be local or cluster, got {out['fetch']['where']!r}")
     out["sampling"] = _merge({**DEFAULTS["sampling"], **TASK_SAMPLING_DEFAULTS}, config.get("sampling"), "sampling")
 
     _check_probe(out["probe"], "probe")
@@ -145,11 +161,17 @@ def validate(config: dict) -> dict:
     _check_task2vec(t2v, "task2vec")
     if t2v["device"] not in ("auto", "cpu", "cuda"):
         raise ConfigError(f"config: 'task2vec.device' must be auto, cpu or cuda, got {t2v['device']!r}")
+    _positive_int(t2v["lockstep"], "task2vec.lockstep")
     if t2v["embeddings_per_job"] not in EMBEDDINGS_PER_JOB:
         raise ConfigError(
             f"config: 'task2vec.embeddings_per_job' must be one of {', '.join(map(str, EMBEDDINGS_PER_JOB))}, "
             f"got {t2v['embeddings_per_job']!r}"
         )
+
+    for key in ("batches", "seeds"):
+        value = out["noise_floor"][key]
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise ConfigError(f"config: 'noise_floor.{key}' must be a non-negative integer, got {value!r}")
 
     out["sweeps"], swept = _sweeps(config.get("sweeps") or {}, config.get("datasets") or {}, out["probe"])
     datasets = {**(config.get("datasets") or {}), **swept}
@@ -268,6 +290,7 @@ def _check_task2vec(t2v: dict, where: str) -> None:
     if not isinstance(t2v["epochs"], int) or t2v["epochs"] < 0:
         raise ConfigError(f"config: '{where}.epochs' must be a non-negative integer, got {t2v['epochs']!r}")
     _positive_int(t2v["minibatch_size"], f"{where}.minibatch_size")
+    _positive_int(t2v["fisher_samples"], f"{where}.fisher_samples")
 
 
 def _components(name: str, spec: dict, datasets: dict) -> dict:
@@ -367,6 +390,9 @@ def _dataset(name: str, spec: dict, sampling: dict, task2vec: dict, probe: dict)
     method = {k: v for k, v in task2vec.items() if k not in EXECUTION_KEYS}
     out["task2vec"] = _merge(method, spec.get("task2vec"), f"{where}.task2vec")
     _check_task2vec(out["task2vec"], f"{where}.task2vec")
+    for key, neutral in NEUTRAL_METHOD_VALUES.items():
+        if out["task2vec"][key] == neutral:
+            del out["task2vec"][key]
     out["probe"] = _dataset_probe(name, spec.get("probe"), probe)
     if source in IMAGE_SOURCES and out["task2vec"]["variant"] != "reference":
         raise ConfigError(
@@ -451,6 +477,43 @@ def built_probe_path(build: dict) -> str:
     """Where a built probe is saved: named by a hash of how it is built."""
     digest = hashlib.sha256(json.dumps(build, sort_keys=True).encode()).hexdigest()[:12]
     return f"results/probe/{digest}"
+
+
+# --- the fetch stage: what comes from the hub, and where its local copy lives ---
+
+
+def is_hub_id(name) -> bool:
+    """A probe or dataset named by a hub id rather than a local directory."""
+    return bool(name) and not os.path.isdir(name)
+
+
+def snapshot_path(repo_id: str, revision: str | None) -> str:
+    """Where rule fetch_probe stores a hub model's files at the commit its revision resolves to."""
+    slug = f"{repo_id}@{revision or 'main'}".replace("/", "--")
+    return f"results/hub/probes/{slug}"
+
+
+def hub_probes(config: dict) -> dict:
+    """Every hub model a job loads, by its local copy: each dataset's probe (``id``) and the
+    base of a built probe (``build.from``)."""
+    found = {}
+    for spec in config["datasets"].values():
+        probe = spec["probe"]
+        if probe["build"] is None:
+            repo, revision = probe["id"], probe["revision"]
+        else:
+            repo, revision = probe["build"]["from"], probe["build"]["from_revision"]
+        if is_hub_id(repo):
+            found[snapshot_path(repo, revision)] = {"id": repo, "revision": revision}
+    return found
+
+
+def needs_hub(spec: dict) -> bool:
+    """Whether preparing a dataset reads the hub: a hub dataset (or hub image dataset) given by
+    id, or a mix with such a component. These are prepared by the fetch stage."""
+    if spec["source"] == "mix":
+        return any(needs_hub(part["spec"]) for part in spec["components"].values())
+    return spec["source"] in ("hub", "hub_images") and is_hub_id(spec["path"])
 
 
 def probe_spec(config: dict, dataset: str | None = None) -> dict:
