@@ -13,6 +13,7 @@ report: "report/workflow.rst"
 
 
 include: "rules/common.smk"
+include: "rules/fetch.smk"
 include: "rules/probe.smk"
 include: "rules/prepare.smk"
 include: "rules/sample.smk"
@@ -37,5 +38,6 @@ localrules:
 
 
 rule all:
+    default_target: True
     input:
         REPORT_OUTPUTS,

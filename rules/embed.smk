@@ -3,7 +3,7 @@ rule embed_shard:
         # the tokens file is rewritten when batches are added; embeddings made from it stay
         # valid (each records its batch's token hash, checked by every matrix that uses it)
         batches=ancient("results/batches/{dataset}/tokens.zarr"),
-        probe=built_probe,
+        probe=get_probe_files,
     output:
         SHARD_OUTPUTS,
     log:
@@ -14,5 +14,6 @@ rule embed_shard:
     params:
         identity=embedding_identity,
         device=CONFIG["task2vec"]["device"],
+        lockstep=CONFIG["task2vec"]["lockstep"],
     script:
         "../scripts/embed_shard.py"

@@ -55,6 +55,7 @@ rule embed_noise:
     params:
         identity=embedding_identity,
         device=CONFIG["task2vec"]["device"],
+        lockstep=CONFIG["task2vec"]["lockstep"],
         repeat=lambda wildcards: int(wildcards.repeat),
         noise_batches=lambda wildcards: noise_batches(wildcards.dataset),
     script:

@@ -36,7 +36,7 @@ def main(snakemake, log):
         "probe_revision": resolved_revision(probe, model),
         "tokens_sha256": list(batches.attrs["tokens_sha256"]),
     }
-    write_arrays(snakemake.output[0], {"activations": vectors}, attrs)
+    write_arrays(snakemake.output[0], {"activations": vectors}, attrs, dims={"activations": ("batch", "feature")})
     log.info("mean last hidden states of %d batches, width %d", *vectors.shape)
 
 

@@ -43,7 +43,10 @@ def main(snakemake, log):
         for pool, members in par.pools.items():
             matrix = pooled_matrix(members, matrices)
             groups = [len(matrices[(m, m)]) for m in members]
-            attrs = provenance[members[0]]
+            revisions = [
+                f"{m}@{provenance[m]['dataset_revision']}" for m in members if provenance[m]["dataset_revision"]
+            ]
+            attrs = {**provenance[members[0]], "dataset_revision": ", ".join(revisions) or None}
             row = diversity_row(matrix, attrs, *boot, name=pool, groups=groups, paper=par.paper.get(pool))
             rows.append({**row, **noise_columns(None, None, *boot)})
         table = pd.DataFrame(rows, columns=COLUMNS)

@@ -14,7 +14,7 @@ from task2vec_diversity.store import open_group, write_arrays
 from task2vec_diversity.task2vec import Settings
 
 
-def token_batches(batches, indices, probe, settings, device, log):
+def token_batches(batches, indices, probe, settings, device, log, lockstep=1):
     """The text probe and its embeddings of the shard's token batches."""
     tokens = {
         i: tuple(
@@ -24,10 +24,10 @@ def token_batches(batches, indices, probe, settings, device, log):
         for i in indices
     }
     model = load_model(probe, device)
-    return model, embed_shard(model, tokens, settings, batches.attrs["eos_token_id"], log)
+    return model, embed_shard(model, tokens, settings, batches.attrs["eos_token_id"], log, lockstep)
 
 
-def image_tasks(batches, indices, probe, settings, device, log):
+def image_tasks(batches, indices, probe, settings, device, log, lockstep=1):
     """The image probe (with a classifier for the task's classes) and its embeddings of the
     shard's few-shot tasks, normalised by the probe's image processor."""
     from task2vec_diversity import images, vision  # imported here: text shards need neither (nor pandas)
@@ -64,7 +64,8 @@ def main(snakemake, log):
     if repeat:
         settings = dataclasses.replace(settings, seed=repeat_seed(settings.seed, repeat))
     load = image_tasks if kind == "image" else token_batches
-    model, embeddings = load(batches, list(outputs), identity["probe"], settings, device, log.info)
+    lockstep = getattr(snakemake.params, "lockstep", 1)  # text batches fine-tuned together
+    model, embeddings = load(batches, list(outputs), identity["probe"], settings, device, log.info, lockstep)
     revision = resolved_revision(identity["probe"], model)
     versions = library_versions()
     sampling = batches.attrs["sampling"]
@@ -99,6 +100,7 @@ def main(snakemake, log):
             "tokens_sha256": batches.attrs["tokens_sha256"][index],
             "seed": settings.seed + index,
             "probe_revision": revision,
+            "dataset_revision": batches.attrs.get("dataset_revision"),
             "epoch_losses": result.epoch_losses,
             "final_loss": result.epoch_losses[-1] if result.epoch_losses else None,
             "finetune_seconds": result.finetune_seconds,
@@ -111,7 +113,7 @@ def main(snakemake, log):
         if repeat:
             attrs["repeat"] = repeat
         last = time.perf_counter()
-        write_arrays(outputs[index], {"embedding": result.vector}, attrs)
+        write_arrays(outputs[index], {"embedding": result.vector}, attrs, dims={"embedding": ("component",)})
     log.info("shard done in %.2f s", time.perf_counter() - start)
 
 

@@ -58,6 +58,7 @@ def load_embeddings(paths, expected_identity: dict, batches_attrs: dict) -> tupl
         "identity": expected,
         "dataset": batches_attrs["dataset"],
         "probe_revision": revisions.pop(),
+        "dataset_revision": batches_attrs.get("dataset_revision"),
         "batch_size": batches_attrs["sampling"]["batch_size"],
         "max_length": batches_attrs["sampling"]["max_length"],
         "n_batches": len(vectors),

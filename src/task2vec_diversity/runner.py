@@ -55,10 +55,22 @@ def run(snakemake, main) -> None:
         handler.setFormatter(formatter)
         logger.addHandler(handler)
     startup = process_seconds()
+    offline = all(os.environ.get(k) == "1" for k in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"))
+    logger.info("hub: %s", "offline (HF_HUB_OFFLINE=1, HF_DATASETS_OFFLINE=1)" if offline else "online")
     try:
         main(snakemake, logger)
     except UserError as error:
         logger.error("%s", error)
+        sys.exit(1)
+    except OSError as error:
+        if not (offline and "offline" in str(error).lower()):
+            raise
+        first = str(error).strip().splitlines()[0]
+        logger.error(
+            "this job runs offline and tried to reach the hub (%s): only the fetch stage (rules fetch_probe, "
+            "fetch_dataset) may; report this, it is a bug of the workflow",
+            first,
+        )
         sys.exit(1)
     if startup is not None:
         logger.info("job seconds %.3f start-up %.3f", process_seconds(), startup)
