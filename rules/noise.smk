@@ -42,7 +42,7 @@ def noise_floors_of(datasets):
 rule embed_noise:
     input:
         batches=ancient("results/batches/{dataset}/tokens.zarr"),
-        probe=built_probe,
+        probe=get_probe_files,
     output:
         directory("results/embeddings/{dataset}/{key}/noise/repeat{repeat}"),
     log:
@@ -81,7 +81,7 @@ rule fisher_regime:
     input:
         batches="results/batches/{dataset}/tokens.zarr",
         embeddings=embeddings,
-        probe=built_probe,
+        probe=get_probe_files,
     output:
         "results/regime/{dataset}.csv",
     log:
@@ -98,7 +98,7 @@ rule fisher_regime:
 rule activations:
     input:
         batches="results/batches/{dataset}/tokens.zarr",
-        probe=built_probe,
+        probe=get_probe_files,
     output:
         directory("results/activations/{dataset}.zarr"),
     log:
