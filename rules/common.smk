@@ -16,6 +16,7 @@ os.environ["PYTHONPATH"] = os.pathsep.join(
 from task2vec_diversity import config as cfg
 from task2vec_diversity import hub
 from task2vec_diversity import inputs
+from task2vec_diversity import gpus
 from task2vec_diversity.errors import ConfigError
 
 # jobs read only local files: the hub is offline for every job started from here (local
@@ -82,6 +83,23 @@ wildcard_constraints:
     key="[0-9a-f]{12}",
     probe="[0-9a-f]{12}",
     shard=r"\d+",
+
+
+# What a job asks a cluster for, declared here rather than in profiles/slurm so that a user's
+# profile can set default-resources and set-resources (account, partitions) without losing
+# them: memory in MB and time limit in minutes, doubled on the retry (attempt 2).
+def doubled_on_retry(value):
+    return lambda wildcards, attempt: value * attempt
+
+
+CPU_JOB_MB, CPU_JOB_MINUTES = 4000, 30
+EMBEDDING_JOB_MB, EMBEDDING_JOB_MINUTES = 16000, 120
+
+
+def embedding_gpus(wildcards):
+    """The GPUs one embedding job asks for (task2vec.device; gpus.requested): not a param,
+    so that changing the device reruns nothing."""
+    return gpus.requested(CONFIG["task2vec"]["device"], workflow.non_local_exec)
 
 
 def sampling(wildcards):
