@@ -3,9 +3,20 @@ import sys
 
 # the library, without installing it; scripts find it through scripts/task2vec_diversity
 sys.path.insert(0, os.path.join(workflow.basedir, "src"))
+# and jobs import this checkout's library first, before any installed copy (Snakemake appends
+# the scripts' folder to the end of a job's sys.path; conda jobs drop PYTHONPATH, and
+# runner.run refuses to run another copy than the scripts' own)
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    [
+        os.path.join(workflow.basedir, "src"),
+        *filter(None, [os.environ.get("PYTHONPATH")]),
+    ]
+)
 
 from task2vec_diversity import config as cfg
 from task2vec_diversity import hub
+from task2vec_diversity import inputs
+from task2vec_diversity import gpus
 from task2vec_diversity.errors import ConfigError
 
 # jobs read only local files: the hub is offline for every job started from here (local
@@ -72,6 +83,23 @@ wildcard_constraints:
     key="[0-9a-f]{12}",
     probe="[0-9a-f]{12}",
     shard=r"\d+",
+
+
+# What a job asks a cluster for, declared here rather than in profiles/slurm so that a user's
+# profile can set default-resources and set-resources (account, partitions) without losing
+# them: memory in MB and time limit in minutes, doubled on the retry (attempt 2).
+def doubled_on_retry(value):
+    return lambda wildcards, attempt: value * attempt
+
+
+CPU_JOB_MB, CPU_JOB_MINUTES = 4000, 30
+EMBEDDING_JOB_MB, EMBEDDING_JOB_MINUTES = 16000, 120
+
+
+def embedding_gpus(wildcards):
+    """The GPUs one embedding job asks for (task2vec.device; gpus.requested): not a param,
+    so that changing the device reruns nothing."""
+    return gpus.requested(CONFIG["task2vec"]["device"], workflow.non_local_exec)
 
 
 def sampling(wildcards):
@@ -157,13 +185,32 @@ def prepare_input(wildcards):
     return get_probe_files(wildcards) if made_with_tokenizer(wildcards) else []
 
 
+def get_data_files(wildcards):
+    """A dataset's local data files: inputs of its preparation, so an edited file prepares it again."""
+    return inputs.local_files(CONFIG["datasets"][wildcards.dataset])
+
+
+FILES_SHA256 = {}
+
+
+def data_files_sha256(dataset):
+    """Content hashes of a dataset's local files (in its embeddings' key), each file read
+    once (and again only when it changes)."""
+    if dataset not in FILES_SHA256:
+        files = inputs.local_files(CONFIG["datasets"][dataset])
+        FILES_SHA256[dataset] = inputs.cached_sha256(
+            files, ".snakemake/task2vec_diversity/files_sha256.json"
+        )
+    return FILES_SHA256[dataset]
+
+
 def embedding_identity(wildcards):
     return cfg.embedding_spec(CONFIG, wildcards.dataset)
 
 
 def embeddings_of(dataset):
     """The embedding stores of a dataset's batches, in the folder of its current settings."""
-    key = cfg.embedding_key(CONFIG, dataset)
+    key = cfg.embedding_key(CONFIG, dataset, data_files_sha256(dataset))
     n = CONFIG["datasets"][dataset]["sampling"]["n_batches"]
     return [f"results/embeddings/{dataset}/{key}/batch{i:04d}.zarr" for i in range(n)]
 

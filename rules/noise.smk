@@ -42,7 +42,7 @@ def noise_floors_of(datasets):
 rule embed_noise:
     input:
         batches=ancient("results/batches/{dataset}/tokens.zarr"),
-        probe=built_probe,
+        probe=get_probe_files,
     output:
         directory("results/embeddings/{dataset}/{key}/noise/repeat{repeat}"),
     log:
@@ -52,9 +52,13 @@ rule embed_noise:
     conda:
         "../envs/task2vec.yaml"
     threads: 1
+    resources:
+        gpu=embedding_gpus,
+        mem_mb=doubled_on_retry(EMBEDDING_JOB_MB),
+        runtime=doubled_on_retry(EMBEDDING_JOB_MINUTES),
+        lockstep=CONFIG["task2vec"]["lockstep"],
     params:
         identity=embedding_identity,
-        device=CONFIG["task2vec"]["device"],
         repeat=lambda wildcards: int(wildcards.repeat),
         noise_batches=lambda wildcards: noise_batches(wildcards.dataset),
     script:
@@ -80,7 +84,7 @@ rule fisher_regime:
     input:
         batches="results/batches/{dataset}/tokens.zarr",
         embeddings=embeddings,
-        probe=built_probe,
+        probe=get_probe_files,
     output:
         "results/regime/{dataset}.csv",
     log:
@@ -97,7 +101,7 @@ rule fisher_regime:
 rule activations:
     input:
         batches="results/batches/{dataset}/tokens.zarr",
-        probe=built_probe,
+        probe=get_probe_files,
     output:
         directory("results/activations/{dataset}.zarr"),
     log:
@@ -105,8 +109,11 @@ rule activations:
     conda:
         "../envs/task2vec.yaml"
     threads: 1
+    resources:
+        gpu=embedding_gpus,
+        mem_mb=doubled_on_retry(EMBEDDING_JOB_MB),
+        runtime=doubled_on_retry(EMBEDDING_JOB_MINUTES),
     params:
         probe=dataset_probe,
-        device=CONFIG["task2vec"]["device"],
     script:
         "../scripts/activations.py"

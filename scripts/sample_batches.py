@@ -8,6 +8,7 @@ import pandas as pd
 
 from task2vec_diversity import images
 from task2vec_diversity.batches import sample
+from task2vec_diversity.inputs import library_version
 from task2vec_diversity.probe import load_image_processor, load_tokenizer
 from task2vec_diversity.runner import compute, run
 from task2vec_diversity.store import write_arrays
@@ -31,6 +32,8 @@ def main(snakemake, log):
         "vocab_size": len(tokenizer),
         "tokens_sha256": hashes,
         "dataset_revision": pool.attrs.get("dataset_revision"),  # the hub commit its documents came from
+        "pool": pool.attrs,  # the pool's provenance: its files' hashes, rows dropped, library
+        "library": library_version(),
     }
     n, b, length = arrays["input_ids"].shape
     chunks = {"input_ids": (1, b, length), "attention_mask": (1, b, length)}
@@ -56,6 +59,8 @@ def sample_tasks(snakemake, log):
         "image_processor": json.loads(processor.to_json_string()),
         "tokens_sha256": hashes,  # one hash per task, of its pixels and labels
         "dataset_revision": pool.attrs.get("dataset_revision"),
+        "pool": pool.attrs,
+        "library": library_version(),
     }
     n, b, *shape = arrays["pixels"].shape
     chunks = {"pixels": (1, b, *shape), "labels": (1, b)}

@@ -39,6 +39,7 @@ DEFAULTS = {
         "fisher_samples": 1,  # Monte-Carlo draws per Fisher mini-batch (the paper: 1)
         "device": "auto",
         "embeddings_per_job": 10,
+        "lockstep": 4,  # batches of a job fine-tuned together (execution only: same embeddings)
     },
     "sampling": {
         "n_batches": 200,
@@ -70,7 +71,7 @@ DEFAULTS = {
 # sampling keys of image datasets: a task is n_way classes with k_shot images each
 TASK_SAMPLING_DEFAULTS = {"n_way": 5, "k_shot": 5}
 # task2vec keys that do not change an embedding: where it runs and how many per job
-EXECUTION_KEYS = ("device", "embeddings_per_job")
+EXECUTION_KEYS = ("device", "embeddings_per_job", "lockstep")
 # method keys left out of the identity at these values, so that results made before the key
 # existed keep their names
 NEUTRAL_METHOD_VALUES = {"fisher_samples": 1}
@@ -160,6 +161,7 @@ def validate(config: dict) -> dict:
     _check_task2vec(t2v, "task2vec")
     if t2v["device"] not in ("auto", "cpu", "cuda"):
         raise ConfigError(f"config: 'task2vec.device' must be auto, cpu or cuda, got {t2v['device']!r}")
+    _positive_int(t2v["lockstep"], "task2vec.lockstep")
     if t2v["embeddings_per_job"] not in EMBEDDINGS_PER_JOB:
         raise ConfigError(
             f"config: 'task2vec.embeddings_per_job' must be one of {', '.join(map(str, EMBEDDINGS_PER_JOB))}, "
@@ -380,6 +382,11 @@ def _dataset(name: str, spec: dict, sampling: dict, task2vec: dict, probe: dict)
         out["sampling"] = {k: v for k, v in out["sampling"].items() if k not in TASK_SAMPLING_DEFAULTS}
         for key in ("n_batches", "batch_size", "max_length"):
             _positive_int(out["sampling"][key], f"{where}.sampling.{key}")
+        if out["sampling"]["max_length"] < 2:  # the probe predicts each token from those before it
+            raise ConfigError(
+                f"config: '{where}.sampling.max_length' is 1: a document needs at least 2 tokens (one to predict "
+                "from the one before it); set max_length to 2 or more (the paper uses 128)"
+            )
     method = {k: v for k, v in task2vec.items() if k not in EXECUTION_KEYS}
     out["task2vec"] = _merge(method, spec.get("task2vec"), f"{where}.task2vec")
     _check_task2vec(out["task2vec"], f"{where}.task2vec")
@@ -531,13 +538,16 @@ def embedding_spec(config: dict, dataset: str) -> dict:
     return {"probe": probe_spec(config, dataset), "task2vec": config["datasets"][dataset]["task2vec"]}
 
 
-def embedding_key(config: dict, dataset: str) -> str:
+def embedding_key(config: dict, dataset: str, files_sha256: dict | None = None) -> str:
     """Short hash naming a dataset's embeddings: the probe, the method, and everything the
-    tokens of its batches depend on except how many batches there are. Changing any of
-    these embeds into a new folder; adding batches keeps the folder."""
+    tokens of its batches depend on except how many batches there are (with the content
+    hashes of its local data files, when it has any). Changing any of these embeds into a
+    new folder; adding batches keeps the folder."""
     tokens = data_spec(config["datasets"][dataset])
     tokens["sampling"] = {k: v for k, v in tokens["sampling"].items() if k != "n_batches"}
     identity = {"embedding": embedding_spec(config, dataset), "tokens": tokens}
+    if files_sha256:
+        identity["files_sha256"] = files_sha256
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:12]
 
 
