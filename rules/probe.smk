@@ -1,4 +1,6 @@
 rule build_probe:
+    input:
+        base=get_build_base,
     output:
         directory("results/probe/{probe}"),
     log:

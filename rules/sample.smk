@@ -1,7 +1,7 @@
 rule sample_batches:
     input:
         documents="results/datasets/{dataset}/documents.parquet",
-        probe=built_probe,
+        probe=get_probe_files,
     output:
         batches=directory("results/batches/{dataset}/tokens.zarr"),
         manifest="results/batches/{dataset}/manifest.tsv",

@@ -3,7 +3,6 @@ fisher_samples, lockstep and precision settings existed, verbatim but for this d
 import of VARIANTS. tests/test_fisher_samples.py checks that the default settings still give its
 embeddings bit for bit. Do not edit."""
 
-
 from __future__ import annotations
 
 import time

@@ -21,6 +21,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from tests.test_fetch import check_offline, hub_config, hub_repositories, served
 from tests.test_workflow import ROOT, planned_jobs, run_ok, tiny_config
 
 pytestmark = pytest.mark.slurm
@@ -161,7 +162,7 @@ def test_jobs_went_through_sbatch_with_the_profile_resources(slurm_run, cluster)
 
 def test_a_failing_job_is_reported_as_failed_after_a_retry_with_more_resources(slurm_run, cluster):
     workdir, config, _ = slurm_run
-    (workdir / "few.jsonl").write_text("".join('{"text": "a b"}\n' for _ in range(5)))
+    (workdir / "few.jsonl").write_text("".join(f'{{"text": "a {w}"}}\n' for w in "bcdef"))
     broken = {**config, "datasets": {**config["datasets"], "bad": {"source": "files", "files": ["few.jsonl"]}}}
     code, output, seconds = run_on_slurm(workdir, broken, cluster, "results/batches/bad/tokens.zarr")
     assert code not in (0, 124, 137), output[-5000:]  # failed, and not by our timeout
@@ -180,6 +181,24 @@ def test_a_failing_job_is_reported_as_failed_after_a_retry_with_more_resources(s
     assert limits[1:] == [(limits[0][0] * 2, limits[0][1] * 2)] * retries, limits
     assert (workdir / "results/report/diversity.csv").exists()
     print(f"failing job reported after {seconds:.0f} s")
+
+
+def test_hub_ids_run_with_the_compute_jobs_offline(cluster, tmp_path_factory, text_probe):
+    """A probe and a dataset given as hub ids, served by the loopback stand-in of the hub: the
+    fetch stage runs on the submitting node, every SLURM job offline, and the run completes."""
+    root = tmp_path_factory.mktemp("hub")
+    hub_repositories(root, text_probe)
+    workdir = tmp_path_factory.mktemp("slurm_hub")
+    with served(root) as server:
+        code, output, seconds = run_on_slurm(workdir, hub_config(workdir), cluster)
+    assert code == 0, output[-5000:]
+    calls = sbatch_calls(output)
+    assert {"prepare_dataset", "sample_batches", "embed_shard"} <= set(calls), calls.keys()
+    assert not {"fetch", "fetch_probe", "fetch_dataset"} & set(calls), "the fetch stage must not be submitted"
+    check_offline(workdir, server)
+    table = pd.read_csv(workdir / "results/report/diversity.csv")
+    assert list(table.dataset) == ["nih", "local"] and table.diversity.between(0, 1).all()
+    print(f"hub ids through SLURM in {seconds:.0f} s")
 
 
 def test_an_embedding_asks_slurm_for_a_gpu_and_stops_when_it_sees_none(slurm_run, cluster):

@@ -274,7 +274,9 @@ def test_vision_config_plans_the_study(tmp_path):
     n = len(paper["datasets"])
     assert n == 8  # CIFAR-FS, FC100, Aircraft, Flower, DTD, CUBirds, Omniglot, MiniImageNet
     assert jobs["embed_shard"] * paper["task2vec"]["embeddings_per_job"] == 200 * n
-    assert jobs["prepare_dataset"] == jobs["sample_batches"] == jobs["distance_matrix"] == n
+    # hub datasets are prepared by the fetch stage, which also fetches the probe, once
+    assert jobs["fetch_dataset"] == jobs["sample_batches"] == jobs["distance_matrix"] == n
+    assert "prepare_dataset" not in jobs and jobs["fetch_probe"] == 1
     assert jobs["diversity_report"] == 1 and "build_probe" not in jobs
     published = {name: spec.get("paper_diversity") for name, spec in paper["datasets"].items()}
     assert published["cifar_fs"] == 0.106 and published["omniglot"] == 0.159 and published["mini_imagenet"] is None

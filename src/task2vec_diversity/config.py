@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import os
 
 from .errors import ConfigError
 
@@ -38,6 +39,7 @@ DEFAULTS = {
         "fisher_samples": 1,  # Monte-Carlo draws per Fisher mini-batch (the paper: 1)
         "device": "auto",
         "embeddings_per_job": 10,
+        "lockstep": 4,  # batches of a job fine-tuned together (execution only: same embeddings)
     },
     "sampling": {
         "n_batches": 200,
@@ -46,6 +48,9 @@ DEFAULTS = {
         "seed": 0,
         "reuse_documents": False,
     },
+    # re-embeddings of a dataset's first `batches` batches with `seeds` other seeds (noise.py);
+    # 5 x 2 = 10 embeddings, 5% of a 200-batch dataset; seeds: 0 switches the noise floor off
+    "noise_floor": {"batches": 5, "seeds": 2},
     "report": {
         "bootstrap_replicates": 2000,
         "bootstrap_seed": 0,
@@ -58,11 +63,15 @@ DEFAULTS = {
     "baselines": {},
     "selection": {},
     "sweeps": {},
+    # where the fetch stage (rules fetch_probe, fetch_dataset: the only jobs that use the
+    # network) runs: local (the submitting node) or cluster (a job, e.g. on a partition with
+    # internet set for them in the profile); execution only, not part of any result's identity
+    "fetch": {"where": "local"},
 }
 # sampling keys of image datasets: a task is n_way classes with k_shot images each
 TASK_SAMPLING_DEFAULTS = {"n_way": 5, "k_shot": 5}
 # task2vec keys that do not change an embedding: where it runs and how many per job
-EXECUTION_KEYS = ("device", "embeddings_per_job")
+EXECUTION_KEYS = ("device", "embeddings_per_job", "lockstep")
 # method keys left out of the identity at these values, so that results made before the key
 # existed keep their names
 NEUTRAL_METHOD_VALUES = {"fisher_samples": 1}
@@ -140,7 +149,10 @@ def _positive_int(value, where: str) -> None:
 def validate(config: dict) -> dict:
     """Return the config with defaults filled in, or raise ConfigError with one line."""
     _check_keys(config, DEFAULTS, "config")
-    out = {key: _merge(DEFAULTS[key], config.get(key), key) for key in ("probe", "task2vec", "report")}
+    sections = ("probe", "task2vec", "report", "noise_floor", "fetch")
+    out = {key: _merge(DEFAULTS[key], config.get(key), key) for key in sections}
+    if out["fetch"]["where"] not in ("local", "cluster"):
+        raise ConfigError(f"config: 'fetch.where' must be local or cluster, got {out['fetch']['where']!r}")
     out["sampling"] = _merge({**DEFAULTS["sampling"], **TASK_SAMPLING_DEFAULTS}, config.get("sampling"), "sampling")
 
     _check_probe(out["probe"], "probe")
@@ -149,11 +161,17 @@ def validate(config: dict) -> dict:
     _check_task2vec(t2v, "task2vec")
     if t2v["device"] not in ("auto", "cpu", "cuda"):
         raise ConfigError(f"config: 'task2vec.device' must be auto, cpu or cuda, got {t2v['device']!r}")
+    _positive_int(t2v["lockstep"], "task2vec.lockstep")
     if t2v["embeddings_per_job"] not in EMBEDDINGS_PER_JOB:
         raise ConfigError(
             f"config: 'task2vec.embeddings_per_job' must be one of {', '.join(map(str, EMBEDDINGS_PER_JOB))}, "
             f"got {t2v['embeddings_per_job']!r}"
         )
+
+    for key in ("batches", "seeds"):
+        value = out["noise_floor"][key]
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise ConfigError(f"config: 'noise_floor.{key}' must be a non-negative integer, got {value!r}")
 
     out["sweeps"], swept = _sweeps(config.get("sweeps") or {}, config.get("datasets") or {}, out["probe"])
     datasets = {**(config.get("datasets") or {}), **swept}
@@ -364,6 +382,11 @@ def _dataset(name: str, spec: dict, sampling: dict, task2vec: dict, probe: dict)
         out["sampling"] = {k: v for k, v in out["sampling"].items() if k not in TASK_SAMPLING_DEFAULTS}
         for key in ("n_batches", "batch_size", "max_length"):
             _positive_int(out["sampling"][key], f"{where}.sampling.{key}")
+        if out["sampling"]["max_length"] < 2:  # the probe predicts each token from those before it
+            raise ConfigError(
+                f"config: '{where}.sampling.max_length' is 1: a document needs at least 2 tokens (one to predict "
+                "from the one before it); set max_length to 2 or more (the paper uses 128)"
+            )
     method = {k: v for k, v in task2vec.items() if k not in EXECUTION_KEYS}
     out["task2vec"] = _merge(method, spec.get("task2vec"), f"{where}.task2vec")
     _check_task2vec(out["task2vec"], f"{where}.task2vec")
@@ -456,6 +479,43 @@ def built_probe_path(build: dict) -> str:
     return f"results/probe/{digest}"
 
 
+# --- the fetch stage: what comes from the hub, and where its local copy lives ---
+
+
+def is_hub_id(name) -> bool:
+    """A probe or dataset named by a hub id rather than a local directory."""
+    return bool(name) and not os.path.isdir(name)
+
+
+def snapshot_path(repo_id: str, revision: str | None) -> str:
+    """Where rule fetch_probe stores a hub model's files at the commit its revision resolves to."""
+    slug = f"{repo_id}@{revision or 'main'}".replace("/", "--")
+    return f"results/hub/probes/{slug}"
+
+
+def hub_probes(config: dict) -> dict:
+    """Every hub model a job loads, by its local copy: each dataset's probe (``id``) and the
+    base of a built probe (``build.from``)."""
+    found = {}
+    for spec in config["datasets"].values():
+        probe = spec["probe"]
+        if probe["build"] is None:
+            repo, revision = probe["id"], probe["revision"]
+        else:
+            repo, revision = probe["build"]["from"], probe["build"]["from_revision"]
+        if is_hub_id(repo):
+            found[snapshot_path(repo, revision)] = {"id": repo, "revision": revision}
+    return found
+
+
+def needs_hub(spec: dict) -> bool:
+    """Whether preparing a dataset reads the hub: a hub dataset (or hub image dataset) given by
+    id, or a mix with such a component. These are prepared by the fetch stage."""
+    if spec["source"] == "mix":
+        return any(needs_hub(part["spec"]) for part in spec["components"].values())
+    return spec["source"] in ("hub", "hub_images") and is_hub_id(spec["path"])
+
+
 def probe_spec(config: dict, dataset: str | None = None) -> dict:
     """What identifies the probe network (the config's, or a dataset's) before it is loaded."""
     probe = config["probe"] if dataset is None else config["datasets"][dataset]["probe"]
@@ -478,13 +538,16 @@ def embedding_spec(config: dict, dataset: str) -> dict:
     return {"probe": probe_spec(config, dataset), "task2vec": config["datasets"][dataset]["task2vec"]}
 
 
-def embedding_key(config: dict, dataset: str) -> str:
+def embedding_key(config: dict, dataset: str, files_sha256: dict | None = None) -> str:
     """Short hash naming a dataset's embeddings: the probe, the method, and everything the
-    tokens of its batches depend on except how many batches there are. Changing any of
-    these embeds into a new folder; adding batches keeps the folder."""
+    tokens of its batches depend on except how many batches there are (with the content
+    hashes of its local data files, when it has any). Changing any of these embeds into a
+    new folder; adding batches keeps the folder."""
     tokens = data_spec(config["datasets"][dataset])
     tokens["sampling"] = {k: v for k, v in tokens["sampling"].items() if k != "n_batches"}
     identity = {"embedding": embedding_spec(config, dataset), "tokens": tokens}
+    if files_sha256:
+        identity["files_sha256"] = files_sha256
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:12]
 
 
