@@ -74,6 +74,9 @@ rule noise_floor:
         "logs/noise_floor/{dataset}.log",
     conda:
         "../envs/task2vec.yaml"
+    resources:
+        mem_mb=doubled_on_retry(CPU_JOB_MB),
+        runtime=doubled_on_retry(CPU_JOB_MINUTES),
     params:
         identity=embedding_identity,
     script:
@@ -92,6 +95,9 @@ rule fisher_regime:
     conda:
         "../envs/task2vec.yaml"
     threads: 1
+    resources:
+        mem_mb=doubled_on_retry(CPU_JOB_MB),
+        runtime=doubled_on_retry(CPU_JOB_MINUTES),
     params:
         identity=embedding_identity,
     script:
