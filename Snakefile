@@ -13,11 +13,13 @@ report: "report/workflow.rst"
 
 
 include: "rules/common.smk"
+include: "rules/fetch.smk"
 include: "rules/probe.smk"
 include: "rules/prepare.smk"
 include: "rules/sample.smk"
 include: "rules/embed.smk"
 include: "rules/distance.smk"
+include: "rules/noise.smk"
 include: "rules/report.smk"
 include: "rules/decisions.smk"
 
@@ -26,6 +28,7 @@ include: "rules/decisions.smk"
 localrules:
     distance_matrix,
     cross_distance_matrix,
+    noise_floor,
     diversity_report,
     alignment_report,
     downstream_report,
@@ -35,5 +38,6 @@ localrules:
 
 
 rule all:
+    default_target: True
     input:
         REPORT_OUTPUTS,

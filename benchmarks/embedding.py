@@ -6,8 +6,11 @@
 
 Timed runs use the reference variant as the workflow runs it (dropout on, sampled targets);
 the comparison of the embeddings uses the same probe with dropout off and the same given
-targets, so both implementations must agree to float rounding. Last line:
-``speedup <baseline / engine>x max_rel_diff <value>``.
+targets, so all implementations must agree to float rounding. Lockstep K embeds K batches
+(the same tokens under K batch indices, so K seeds) fine-tuned together; its times are per
+embedding. Last line: ``speedup <baseline / engine>x lockstep <baseline / best lockstep>x
+max_rel_diff <value>`` (the largest relative difference of the engine's and every lockstep's
+embedding from the baseline's).
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ sys.path[:0] = [str(ROOT.parent / "src"), str(ROOT)]
 from baseline import baseline_embed  # noqa: E402
 from memory import PeakMemory  # noqa: E402
 
-from task2vec_diversity.task2vec import Settings, embed  # noqa: E402
+from task2vec_diversity.task2vec import Settings, embed, embed_batches  # noqa: E402
 
 
 def probe(args, dropout: float) -> GPT2LMHeadModel:
@@ -72,17 +75,26 @@ def run_engine(model, ids, mask, settings, eos_id, targets=None):
     return result.vector, result.finetune_seconds, result.fisher_seconds
 
 
+def run_lockstep(k, model, ids, mask, settings, eos_id, targets=None):
+    """K embeddings fine-tuned together; (first vector, fine-tuning and Fisher seconds per embedding)."""
+    batches = {index: (ids, mask) for index in range(k)}
+    given = None if targets is None else dict.fromkeys(batches, targets)
+    results = embed_batches(copy.deepcopy(model), batches, settings, eos_id, targets=given)
+    first = results[0]
+    return first.vector, first.finetune_seconds, sum(r.fisher_seconds for r in results.values()) / k
+
+
 def run_baseline(model, ids, mask, settings, eos_id, targets=None):
     return baseline_embed(model, ids, mask, settings, 0, eos_id, targets=targets)
 
 
-def timed(fn, device):
+def timed(fn, device, per=1):
     with PeakMemory(device) as peak:
         start = time.perf_counter()
         vector, finetune_s, fisher_s = fn()
         if device.startswith("cuda"):
             torch.cuda.synchronize()
-        total = time.perf_counter() - start
+        total = (time.perf_counter() - start) / per
     return vector, {"fine-tune": finetune_s, "Fisher": fisher_s, "total": total}, peak
 
 
@@ -113,6 +125,7 @@ def main(argv=None):
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--gpt2-size", action="store_true", help="GPT-2 124M architecture (random weights)")
     parser.add_argument("--scaling", default="", help="comma-separated numbers of batches: engine time for each")
+    parser.add_argument("--lockstep", default="1,4,8", help="comma-separated K of the lockstep runs ('' for none)")
     args = parser.parse_args(argv)
     if args.gpt2_size:
         args.layers, args.width, args.heads, args.vocab = 12, 768, 12, 50257
@@ -134,37 +147,52 @@ def main(argv=None):
     )
 
     impls = {"baseline": run_baseline, "engine": run_engine}
+    per = {"baseline": 1, "engine": 1}
+    for k in [int(k) for k in args.lockstep.split(",") if k]:
+        impls[f"lock K={k}"] = lambda *a, k=k: run_lockstep(k, *a)
+        per[f"lock K={k}"] = k
     reference = probe(args, dropout=0.1)
     times = {name: [] for name in impls}
     peaks = {name: 0 for name in impls}
-    for r in range(args.repeats):  # interleaved, so that load from other processes hits both alike
+    for r in range(args.repeats):  # interleaved, so that load from other processes hits all alike
         for name, fn in impls.items():
-            _, t, peak = timed(lambda fn=fn: fn(reference, ids, mask, settings, eos_id), args.device)
+            _, t, peak = timed(lambda fn=fn: fn(reference, ids, mask, settings, eos_id), args.device, per[name])
             times[name].append(t)
             peaks[name] = max(peaks[name], peak.bytes)
             print(f"  run {r + 1} {name:8s} " + "  ".join(f"{k} {v:7.2f} s" for k, v in t.items()), flush=True)
 
     no_dropout = probe(args, dropout=0.0)
     vectors = {name: fn(no_dropout, ids, mask, settings, eos_id, targets)[0] for name, fn in impls.items()}
-    a, b = vectors["baseline"].astype(np.float64), vectors["engine"].astype(np.float64)
-    max_rel_diff = float(np.max(np.abs(b - a) / np.maximum(np.abs(a), np.finfo(np.float32).tiny)))
+    a = vectors["baseline"].astype(np.float64)
+    tiny = np.finfo(np.float32).tiny
+    rel = {
+        name: float(np.max(np.abs(v.astype(np.float64) - a) / np.maximum(np.abs(a), tiny)))
+        for name, v in vectors.items()
+    }
+    max_rel_diff = max(rel.values())
 
     medians = {name: {k: statistics.median(t[k] for t in times[name]) for k in times[name][0]} for name in impls}
     memory = "GPU max allocated" if args.device.startswith("cuda") else "peak RSS"
-    print(f"medians of {args.repeats} run(s):")
-    print(f"  {'':8s} {'fine-tune':>10s} {'Fisher':>10s} {'total':>10s} {memory:>18s}")
+    print(f"medians of {args.repeats} run(s), seconds per embedding:")
+    header = f"{'fine-tune':>10s} {'Fisher':>10s} {'total':>10s} {'vs baseline':>12s} {memory:>18s} {'rel. diff':>10s}"
+    print(f"  {'':10s} {header}")
     for name in impls:
         m = medians[name]
         print(
-            f"  {name:8s} {m['fine-tune']:9.2f}s {m['Fisher']:9.2f}s {m['total']:9.2f}s {peaks[name] / 2**20:14.0f} MiB"
+            f"  {name:10s} {m['fine-tune']:9.2f}s {m['Fisher']:9.2f}s {m['total']:9.2f}s "
+            f"{medians['baseline']['total'] / m['total']:11.2f}x {peaks[name] / 2**20:14.0f} MiB {rel[name]:10.2g}"
         )
     ratio = {k: medians["engine"][k] / medians["baseline"][k] for k in medians["engine"]}
     print("  engine / baseline: " + "  ".join(f"{k} {v:.3f}" for k, v in ratio.items()))
-    paired = [e["total"] / b["total"] for b, e in zip(times["baseline"], times["engine"])]
-    print("  engine / baseline total, run by run: " + " ".join(f"{r:.3f}" for r in paired))
+    for name in impls:
+        if name != "baseline":
+            paired = [e["total"] / b["total"] for b, e in zip(times["baseline"], times[name])]
+            print(f"  {name} / baseline total, run by run: " + " ".join(f"{r:.3f}" for r in paired))
     print(f"load average {os.getloadavg()[0]:.1f}")
     print(f"embedding of {len(a)} values, dropout off, same targets: max relative difference {max_rel_diff:.3g}")
-    print(f"speedup {1 / ratio['total']:.3f}x max_rel_diff {max_rel_diff:.3g}")
+    locks = [name for name in impls if name.startswith("lock")]
+    best = max((medians["baseline"]["total"] / medians[name]["total"] for name in locks), default=float("nan"))
+    print(f"speedup {1 / ratio['total']:.3f}x lockstep {best:.3f}x max_rel_diff {max_rel_diff:.3g}")
 
 
 if __name__ == "__main__":

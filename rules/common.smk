@@ -3,9 +3,25 @@ import sys
 
 # the library, without installing it; scripts find it through scripts/task2vec_diversity
 sys.path.insert(0, os.path.join(workflow.basedir, "src"))
+# and jobs import this checkout's library first, before any installed copy (Snakemake appends
+# the scripts' folder to the end of a job's sys.path; conda jobs drop PYTHONPATH, and
+# runner.run refuses to run another copy than the scripts' own)
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    [
+        os.path.join(workflow.basedir, "src"),
+        *filter(None, [os.environ.get("PYTHONPATH")]),
+    ]
+)
 
 from task2vec_diversity import config as cfg
+from task2vec_diversity import hub
+from task2vec_diversity import inputs
+from task2vec_diversity import gpus
 from task2vec_diversity.errors import ConfigError
+
+# jobs read only local files: the hub is offline for every job started from here (local
+# and SLURM jobs alike); the fetch stage (rules/fetch.smk) turns it back on for its own jobs
+hub.offline_jobs()
 
 try:
     CONFIG = cfg.validate(config)
@@ -22,6 +38,11 @@ BUILT_PROBES = {
     for spec in CONFIG["datasets"].values()
     if spec["probe"]["build"]
 }
+# the fetch stage: the hub models' local copies (by where they are stored), and the datasets
+# whose preparation streams the hub
+HUB_PROBES = cfg.hub_probes(CONFIG)
+HUB_DATASETS = [d for d in DATASETS if cfg.needs_hub(CONFIG["datasets"][d])]
+LOCAL_DATASETS = [d for d in DATASETS if d not in HUB_DATASETS]
 EMBEDDINGS_PER_JOB = CONFIG["task2vec"]["embeddings_per_job"]
 # one embedding job writes the stores of the batches whose numbers start with {shard}
 SHARD_DIGITS = len(str(EMBEDDINGS_PER_JOB)) - 1
@@ -64,6 +85,23 @@ wildcard_constraints:
     shard=r"\d+",
 
 
+# What a job asks a cluster for, declared here rather than in profiles/slurm so that a user's
+# profile can set default-resources and set-resources (account, partitions) without losing
+# them: memory in MB and time limit in minutes, doubled on the retry (attempt 2).
+def doubled_on_retry(value):
+    return lambda wildcards, attempt: value * attempt
+
+
+CPU_JOB_MB, CPU_JOB_MINUTES = 4000, 30
+EMBEDDING_JOB_MB, EMBEDDING_JOB_MINUTES = 16000, 120
+
+
+def embedding_gpus(wildcards):
+    """The GPUs one embedding job asks for (task2vec.device; gpus.requested): not a param,
+    so that changing the device reruns nothing."""
+    return gpus.requested(CONFIG["task2vec"]["device"], workflow.non_local_exec)
+
+
 def sampling(wildcards):
     return CONFIG["datasets"][wildcards.dataset]["sampling"]
 
@@ -88,6 +126,44 @@ def built_probe(wildcards):
     return cfg.built_probe_path(spec["build"]) if spec["build"] else []
 
 
+def get_probe_files(wildcards):
+    """The folder a job loads the dataset's probe from: the built probe, or the local copy of a
+    hub model (rule fetch_probe); nothing for a local directory given by the user."""
+    spec = CONFIG["datasets"][wildcards.dataset]["probe"]
+    if spec["build"]:
+        return cfg.built_probe_path(spec["build"])
+    return (
+        cfg.snapshot_path(spec["id"], spec["revision"])
+        if cfg.is_hub_id(spec["id"])
+        else []
+    )
+
+
+def get_build_base(wildcards):
+    """The local copy of the hub model a built probe starts from (``build.from``)."""
+    build = probe_build(wildcards)
+    if build["from"] and cfg.is_hub_id(build["from"]):
+        return cfg.snapshot_path(build["from"], build["from_revision"])
+    return []
+
+
+def get_hub_probe(wildcards):
+    return HUB_PROBES[f"results/hub/probes/{wildcards.snapshot}"]
+
+
+def get_download_dir(wildcards):
+    """Where a hub dataset's download keeps its parts until it is complete (not an output:
+    Snakemake would delete it when the job fails, and a killed download resumes from it).
+    """
+    return f"results/datasets/{wildcards.dataset}/download"
+
+
+def get_fetch_outputs(wildcards):
+    """Everything the fetch stage stores: the hub models and the hub datasets' pools."""
+    pools = [f"results/datasets/{d}/documents.parquet" for d in HUB_DATASETS]
+    return list(HUB_PROBES) + pools
+
+
 def probe_build(wildcards):
     return BUILT_PROBES[f"results/probe/{wildcards.probe}"]
 
@@ -106,7 +182,26 @@ def prepare_probe(wildcards):
 
 
 def prepare_input(wildcards):
-    return built_probe(wildcards) if made_with_tokenizer(wildcards) else []
+    return get_probe_files(wildcards) if made_with_tokenizer(wildcards) else []
+
+
+def get_data_files(wildcards):
+    """A dataset's local data files: inputs of its preparation, so an edited file prepares it again."""
+    return inputs.local_files(CONFIG["datasets"][wildcards.dataset])
+
+
+FILES_SHA256 = {}
+
+
+def data_files_sha256(dataset):
+    """Content hashes of a dataset's local files (in its embeddings' key), each file read
+    once (and again only when it changes)."""
+    if dataset not in FILES_SHA256:
+        files = inputs.local_files(CONFIG["datasets"][dataset])
+        FILES_SHA256[dataset] = inputs.cached_sha256(
+            files, ".snakemake/task2vec_diversity/files_sha256.json"
+        )
+    return FILES_SHA256[dataset]
 
 
 def embedding_identity(wildcards):
@@ -115,7 +210,7 @@ def embedding_identity(wildcards):
 
 def embeddings_of(dataset):
     """The embedding stores of a dataset's batches, in the folder of its current settings."""
-    key = cfg.embedding_key(CONFIG, dataset)
+    key = cfg.embedding_key(CONFIG, dataset, data_files_sha256(dataset))
     n = CONFIG["datasets"][dataset]["sampling"]["n_batches"]
     return [f"results/embeddings/{dataset}/{key}/batch{i:04d}.zarr" for i in range(n)]
 

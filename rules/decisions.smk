@@ -35,6 +35,9 @@ rule baselines_report:
         batches=expand(
             "results/batches/{dataset}/tokens.zarr", dataset=BASELINE_DATASETS
         ),
+        activations=expand(
+            "results/activations/{dataset}.zarr", dataset=BASELINE_DATASETS
+        ),
     output:
         table=report(
             "results/report/baselines.csv",

@@ -2,6 +2,8 @@ rule diversity_report:
     input:
         datasets=expand("results/distances/{dataset}.zarr", dataset=DATASETS),
         pools=pool_cross_matrices,
+        noise=noise_floors_of(DATASETS),
+        regime=expand("results/regime/{dataset}.csv", dataset=TEXT_DATASETS),
     output:
         table=report(
             "results/report/diversity.csv",
@@ -14,6 +16,17 @@ rule diversity_report:
             caption="../report/histograms.rst",
             category="Diversity coefficient",
         ),
+        decomposition=report(
+            "results/report/decomposition.csv",
+            caption="../report/decomposition.rst",
+            category="Noise floor and Fisher regime",
+        ),
+        decomposition_markdown="results/report/decomposition.md",
+        decomposition_figure=report(
+            "results/report/decomposition.png",
+            caption="../report/decomposition.rst",
+            category="Noise floor and Fisher regime",
+        ),
     log:
         "logs/diversity_report.log",
     conda:
@@ -23,13 +36,18 @@ rule diversity_report:
         pools={name: pool["datasets"] for name, pool in POOLS.items()},
         paper=PAPER_DIVERSITY,
         report=CONFIG["report"],
+        noise_datasets=[d for d in DATASETS if d in NOISE_DATASETS],
+        regime_datasets=TEXT_DATASETS,
     script:
         "../scripts/diversity_report.py"
 
 
 rule alignment_report:
     input:
-        alignment_matrices,
+        matrices=alignment_matrices,
+        noise=noise_floors_of(
+            dict.fromkeys(ALIGNMENT.get("train", []) + ALIGNMENT.get("eval", []))
+        ),
     output:
         table=report(
             "results/report/alignment.csv",
@@ -52,6 +70,13 @@ rule alignment_report:
             (a, b)
             for a in ALIGNMENT.get("train", [])
             for b in ALIGNMENT.get("eval", [])
+        ],
+        noise_datasets=[
+            d
+            for d in dict.fromkeys(
+                ALIGNMENT.get("train", []) + ALIGNMENT.get("eval", [])
+            )
+            if d in NOISE_DATASETS
         ],
         report=CONFIG["report"],
     script:

@@ -1,7 +1,7 @@
 rule sample_batches:
     input:
         documents="results/datasets/{dataset}/documents.parquet",
-        probe=built_probe,
+        probe=get_probe_files,
     output:
         batches=directory("results/batches/{dataset}/tokens.zarr"),
         manifest="results/batches/{dataset}/manifest.tsv",
@@ -9,6 +9,9 @@ rule sample_batches:
         "logs/sample_batches/{dataset}.log",
     conda:
         "../envs/task2vec.yaml"
+    resources:
+        mem_mb=doubled_on_retry(CPU_JOB_MB),
+        runtime=doubled_on_retry(CPU_JOB_MINUTES),
     params:
         sampling=sampling,
         modality=modality,

@@ -1,8 +1,10 @@
 """Cross diversity and alignment of every (training set, evaluation set) pair: the long
-table, the paper's layout (rows = training sets, columns = evaluation sets) and a heatmap."""
+table (with the cross diversity against the two sets' noise floors), the paper's layout
+(rows = training sets, columns = evaluation sets) and a heatmap."""
 
 import pandas as pd
 
+from task2vec_diversity.noise import cross_noise_columns
 from task2vec_diversity.report import ALIGNMENT_COLUMNS, alignment_row, heatmap_figure, markdown_table
 from task2vec_diversity.runner import run
 from task2vec_diversity.store import read_array
@@ -11,12 +13,15 @@ from task2vec_diversity.store import read_array
 def main(snakemake, log):
     par = snakemake.params
     boot = (par.report["bootstrap_replicates"], par.report["bootstrap_seed"])
+    noise = {d: read_array(path, "distances")[0] for d, path in zip(par.noise_datasets, snakemake.input.noise)}
     rows = []
-    for (train, eval_), path in zip(par.pairs, snakemake.input):
+    for (train, eval_), path in zip(par.pairs, snakemake.input.matrices):
         matrix, attrs = read_array(path, "distances")
         if train != eval_ and attrs["rows"]["dataset"] != train:
             matrix = matrix.T
-        rows.append(alignment_row(matrix, train, eval_, *boot))
+        row = alignment_row(matrix, train, eval_, *boot)
+        row.update(cross_noise_columns(matrix, noise.get(train), noise.get(eval_), *boot, square=train == eval_))
+        rows.append(row)
     table = pd.DataFrame(rows, columns=ALIGNMENT_COLUMNS)
     table.to_csv(snakemake.output.table, index=False)
     layout = table.pivot(index="train", columns="eval", values="alignment")

@@ -1,9 +1,12 @@
 """Baselines on the very same batches as the diversity coefficient: the Vendi score of each
 dataset's batch similarities (1 - Task2Vec distance), distinct n-gram and compression ratios of
-its batches' tokens, and their rank agreement with the Task2Vec diversity across datasets."""
+its batches' tokens, the activation baseline (mean pairwise cosine distance of the probe's mean
+last hidden state of each batch), and their rank agreement with the Task2Vec diversity across
+datasets."""
 
 import pandas as pd
 
+from task2vec_diversity.activations import cosine_distances
 from task2vec_diversity.baselines import (
     AGREEMENT_COLUMNS,
     BASELINE_COLUMNS,
@@ -12,18 +15,34 @@ from task2vec_diversity.baselines import (
     lexical_measures,
     rank_agreement,
 )
+from task2vec_diversity.coefficients import coefficient
 from task2vec_diversity.distance import upper_triangle
+from task2vec_diversity.errors import ProvenanceError
 from task2vec_diversity.report import markdown_table
 from task2vec_diversity.runner import run
 from task2vec_diversity.store import open_group, read_array
 
-MEASURES = ["vendi", "distinct_ngrams", "compression_ratio"]
+MEASURES = ["vendi", "distinct_ngrams", "compression_ratio", "activation_diversity"]
+
+
+def activation_columns(path, batches, n: int) -> dict:
+    """The activation baseline of a dataset's first n batches (those of its coefficient)."""
+    vectors, attrs = read_array(path, "activations")
+    if list(attrs["tokens_sha256"][:n]) != list(batches.attrs["tokens_sha256"][:n]):
+        raise ProvenanceError(f"{path} was computed from other tokens than the batches hold now; rerun it")
+    coef = coefficient(cosine_distances(vectors[:n]), replicates=2000, seed=0)
+    return {
+        "activation_diversity": coef.value,
+        "activation_ci95_low": coef.ci95_low,
+        "activation_ci95_high": coef.ci95_high,
+    }
 
 
 def main(snakemake, log):
     par = snakemake.params
     rows = []
-    for dataset, matrix_path, batches_path in zip(par.datasets, snakemake.input.matrices, snakemake.input.batches):
+    inputs = zip(par.datasets, snakemake.input.matrices, snakemake.input.batches, snakemake.input.activations)
+    for dataset, matrix_path, batches_path, activations_path in inputs:
         matrix, attrs = read_array(matrix_path, "distances")
         batches = open_group(batches_path)
         lexical = lexical_measures(
@@ -34,7 +53,8 @@ def main(snakemake, log):
             par.baselines["compression_level"],
         )
         diversity = float(upper_triangle(matrix).mean())
-        rows.append(baseline_row(dataset, matrix, lexical, attrs["batch_size"], diversity))
+        row = baseline_row(dataset, matrix, lexical, attrs["batch_size"], diversity)
+        rows.append({**row, **activation_columns(activations_path, batches, len(matrix))})
     table = pd.DataFrame(rows, columns=BASELINE_COLUMNS)
     table.to_csv(snakemake.output.table, index=False)
     agreement = pd.DataFrame(rank_agreement(table, "task2vec_diversity", MEASURES), columns=AGREEMENT_COLUMNS)

@@ -14,7 +14,8 @@ def main(snakemake, log):
     check_comparable(attrs_a, attrs_b)
     with compute(log.info, "distances", needs=["torch"]):
         matrix = distance_matrix(a, b)
-    write_arrays(snakemake.output[0], {"distances": matrix}, {"rows": attrs_a, "columns": attrs_b})
+    attrs = {"rows": attrs_a, "columns": attrs_b}
+    write_arrays(snakemake.output[0], {"distances": matrix}, attrs, dims={"distances": ("row", "column")})
     log.info("%d x %d cross distances of %s and %s", *matrix.shape, attrs_a["dataset"], attrs_b["dataset"])
 
 

@@ -11,7 +11,7 @@ def main(snakemake, log):
     vectors, attrs = load_embeddings(snakemake.input.embeddings, snakemake.params.identity, batches.attrs)
     with compute(log.info, "distances", needs=["torch"]):
         matrix = distance_matrix(vectors)
-    write_arrays(snakemake.output[0], {"distances": matrix}, attrs)
+    write_arrays(snakemake.output[0], {"distances": matrix}, attrs, dims={"distances": ("row", "column")})
     log.info("%d x %d distances of embeddings of length %d", *matrix.shape, vectors.shape[1])
 
 

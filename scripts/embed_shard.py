@@ -1,10 +1,13 @@
 """Task2Vec embeddings of a shard of consecutive batches (or, for an image dataset, few-shot
 tasks) in one process: one Zarr store per batch, each with its provenance."""
 
+import dataclasses
 import time
 
 import torch
 
+from task2vec_diversity.gpus import job_device
+from task2vec_diversity.noise import repeat_seed
 from task2vec_diversity.probe import load_image_processor, load_model, resolved_revision
 from task2vec_diversity.runner import library_versions, run
 from task2vec_diversity.shard import batch_index, embed_shard
@@ -12,7 +15,7 @@ from task2vec_diversity.store import open_group, write_arrays
 from task2vec_diversity.task2vec import Settings
 
 
-def token_batches(batches, indices, probe, settings, device, log):
+def token_batches(batches, indices, probe, settings, device, log, lockstep=1):
     """The text probe and its embeddings of the shard's token batches."""
     tokens = {
         i: tuple(
@@ -22,10 +25,10 @@ def token_batches(batches, indices, probe, settings, device, log):
         for i in indices
     }
     model = load_model(probe, device)
-    return model, embed_shard(model, tokens, settings, batches.attrs["eos_token_id"], log)
+    return model, embed_shard(model, tokens, settings, batches.attrs["eos_token_id"], log, lockstep)
 
 
-def image_tasks(batches, indices, probe, settings, device, log):
+def image_tasks(batches, indices, probe, settings, device, log, lockstep=1):
     """The image probe (with a classifier for the task's classes) and its embeddings of the
     shard's few-shot tasks, normalised by the probe's image processor."""
     from task2vec_diversity import images, vision  # imported here: text shards need neither (nor pandas)
@@ -47,15 +50,22 @@ def main(snakemake, log):
     start = time.perf_counter()
     torch.set_num_threads(snakemake.threads)
     identity = snakemake.params.identity
-    device = snakemake.params.device
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    outputs = {batch_index(path): path for path in snakemake.output}
+    # the rule's gpu resource says whether this job asked for a GPU (task2vec.device, see gpus.py)
+    device = job_device(snakemake.resources, log.info)
+    # rule embed_noise: the first noise_batches batches again, with the seeds of re-embedding `repeat`
+    repeat = getattr(snakemake.params, "repeat", 0)
+    if repeat:
+        outputs = {i: f"{snakemake.output[0]}/batch{i:04d}.zarr" for i in range(snakemake.params.noise_batches)}
+    else:
+        outputs = {batch_index(path): path for path in snakemake.output}
     batches = open_group(snakemake.input.batches)
     kind = batches.attrs.get("kind", "text")
     settings = Settings(**identity["task2vec"])
+    if repeat:
+        settings = dataclasses.replace(settings, seed=repeat_seed(settings.seed, repeat))
     load = image_tasks if kind == "image" else token_batches
-    model, embeddings = load(batches, list(outputs), identity["probe"], settings, device, log.info)
+    lockstep = getattr(snakemake.resources, "lockstep", 1)  # text batches fine-tuned together
+    model, embeddings = load(batches, list(outputs), identity["probe"], settings, device, log.info, lockstep)
     revision = resolved_revision(identity["probe"], model)
     versions = library_versions()
     sampling = batches.attrs["sampling"]
@@ -90,6 +100,7 @@ def main(snakemake, log):
             "tokens_sha256": batches.attrs["tokens_sha256"][index],
             "seed": settings.seed + index,
             "probe_revision": revision,
+            "dataset_revision": batches.attrs.get("dataset_revision"),
             "epoch_losses": result.epoch_losses,
             "final_loss": result.epoch_losses[-1] if result.epoch_losses else None,
             "finetune_seconds": result.finetune_seconds,
@@ -99,8 +110,10 @@ def main(snakemake, log):
             "versions": versions,
             "wall_seconds": time.perf_counter() - last,
         }
+        if repeat:
+            attrs["repeat"] = repeat
         last = time.perf_counter()
-        write_arrays(outputs[index], {"embedding": result.vector}, attrs)
+        write_arrays(outputs[index], {"embedding": result.vector}, attrs, dims={"embedding": ("component",)})
     log.info("shard done in %.2f s", time.perf_counter() - start)
 
 

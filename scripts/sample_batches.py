@@ -8,6 +8,7 @@ import pandas as pd
 
 from task2vec_diversity import images
 from task2vec_diversity.batches import sample
+from task2vec_diversity.inputs import library_version
 from task2vec_diversity.probe import load_image_processor, load_tokenizer
 from task2vec_diversity.runner import compute, run
 from task2vec_diversity.store import write_arrays
@@ -30,10 +31,14 @@ def main(snakemake, log):
         "pad_token_id": tokenizer.pad_token_id,
         "vocab_size": len(tokenizer),
         "tokens_sha256": hashes,
+        "dataset_revision": pool.attrs.get("dataset_revision"),  # the hub commit its documents came from
+        "pool": pool.attrs,  # the pool's provenance: its files' hashes, rows dropped, library
+        "library": library_version(),
     }
     n, b, length = arrays["input_ids"].shape
     chunks = {"input_ids": (1, b, length), "attention_mask": (1, b, length)}
-    write_arrays(snakemake.output.batches, arrays, attrs, chunks)
+    dims = dict.fromkeys(chunks, ("batch", "document", "position"))
+    write_arrays(snakemake.output.batches, arrays, attrs, chunks, dims)
     manifest["sampling_seed"] = sampling["seed"]
     manifest["tokenizer"] = f"{snakemake.params.probe['id']} ({type(tokenizer).__name__})"
     manifest.to_csv(snakemake.output.manifest, sep="\t", index=False)
@@ -53,9 +58,14 @@ def sample_tasks(snakemake, log):
         "probe": snakemake.params.probe,
         "image_processor": json.loads(processor.to_json_string()),
         "tokens_sha256": hashes,  # one hash per task, of its pixels and labels
+        "dataset_revision": pool.attrs.get("dataset_revision"),
+        "pool": pool.attrs,
+        "library": library_version(),
     }
     n, b, *shape = arrays["pixels"].shape
-    write_arrays(snakemake.output.batches, arrays, attrs, {"pixels": (1, b, *shape), "labels": (1, b)})
+    chunks = {"pixels": (1, b, *shape), "labels": (1, b)}
+    dims = {"pixels": ("task", "image", "channel", "height", "width"), "labels": ("task", "image")}
+    write_arrays(snakemake.output.batches, arrays, attrs, chunks, dims)
     manifest["sampling_seed"] = sampling["seed"]
     manifest["image_processor"] = f"{snakemake.params.probe['id']} ({type(processor).__name__})"
     manifest.to_csv(snakemake.output.manifest, sep="\t", index=False)

@@ -35,7 +35,7 @@ def test_defaults_are_the_papers_setting():
         "precision": "fp32",
         "device": "auto",
         "embeddings_per_job": 10,
-        "lockstep": 1,
+        "lockstep": 4,
     }
     assert config["datasets"]["c4"]["sampling"]["n_batches"] == 200
     assert config["datasets"]["c4"]["sampling"]["batch_size"] == 512

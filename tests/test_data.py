@@ -92,7 +92,7 @@ def test_too_few_documents_is_one_clear_error(tmp_path):
 
 
 def test_batches_hold_distinct_documents(tmp_path):
-    """The authors' library repeated one batch 200 times (METHOD.md section 8)."""
+    """The authors' library repeated one batch 200 times (docs/method.md#where-we-differ-from-the-authors-code)."""
     spec = dataset_spec({"source": "files", "files": write_jsonl(tmp_path / "d.jsonl", texts(30))})
     pool = prepare("d", spec)
     arrays, manifest, hashes = sample("d", pool, spec["sampling"], build_tokenizer(20))
@@ -184,7 +184,8 @@ def test_filter_keeps_one_subset_with_the_source_ids(tmp_path, source):
     pool = prepare("d", dataset_spec({"source": source, **location, **subset}))
     assert len(pool) == 12
     for doc_id, text in zip(pool.document_id, pool.text):
-        assert rows[int(doc_id)]["meta"]["pile_set_name"] == "B" and rows[int(doc_id)]["text"] == text
+        row = int(doc_id.removeprefix("train.jsonl:"))  # a hub dataset's ids name the data file and the row
+        assert rows[row]["meta"]["pile_set_name"] == "B" and rows[row]["text"] == text
 
 
 @pytest.mark.parametrize("source", ["lower_bound", "upper_bound", "ginc", "files", "hub"])
@@ -236,4 +237,5 @@ def test_hub_source_streams_zstandard_compressed_jsonl(tmp_path):
     (tmp_path / "data" / "train.jsonl.zst").write_bytes(compressed)
     spec = {"source": "hub", "path": str(tmp_path / "data"), "text_field": "text", "shuffle_buffer": 8}
     pool = prepare("d", dataset_spec(spec))
-    assert len(pool) == 12 and all(rows[int(i)]["text"] == t for i, t in zip(pool.document_id, pool.text))
+    assert pool.document_id.str.startswith("train.jsonl.zst:").all()  # the data file and the row
+    assert len(pool) == 12 and all(rows[int(i.split(":")[1])]["text"] == t for i, t in zip(pool.document_id, pool.text))

@@ -31,7 +31,9 @@ def test_paper_config_plans_the_whole_paper(tmp_path):
     # 200 embeddings per Table 1 dataset, 150 per GINC point (80,000 sequences of 128 words)
     assert jobs["embed_shard"] * per_job == 200 * len(datasets) + 150 * sweep_points
     n = len(datasets) + sweep_points
-    assert jobs["prepare_dataset"] == jobs["sample_batches"] == jobs["distance_matrix"] == n
+    assert jobs["prepare_dataset"] + jobs["fetch_dataset"] == jobs["sample_batches"] == jobs["distance_matrix"] == n
+    # the fetch stage: the 10 hub corpora and the 2 mixes of them, and GPT-2 once (probe and GINC base)
+    assert jobs["fetch_dataset"] == 12 and jobs["fetch_probe"] == 1
     # pools reuse their datasets' embeddings: only cross matrices, 1 + 10 pairs, and 4 more for alignment
     assert jobs["cross_distance_matrix"] == 15
     assert jobs["diversity_report"] == jobs["alignment_report"] == jobs["sweep_report"] == 1
@@ -50,9 +52,11 @@ def _hub_stand_in(directory: Path, spec: dict, n_documents: int, rng_seed: int) 
         text = " ".join(words[(i * k + rng_seed) % len(words)] for k in range(5 + i % 17))
         rows.append({"text": "" if i % 11 == 5 else text, "meta": {"pile_set_name": labels[i % len(labels)]}})
     (directory / "train.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
-    if spec.get("name"):
-        card = {"configs": [{"config_name": spec["name"], "data_files": [{"split": "train", "path": "train.jsonl"}]}]}
-        (directory / "README.md").write_text("---\n" + yaml.safe_dump(card) + "---\n")
+    if spec.get("name"):  # one config per name; several datasets of the config may share a repository
+        readme = directory / "README.md"
+        card = yaml.safe_load(readme.read_text().strip("-\n")) if readme.exists() else {"configs": []}
+        card["configs"].append({"config_name": spec["name"], "data_files": [{"split": "train", "path": "train.jsonl"}]})
+        readme.write_text("---\n" + yaml.safe_dump(card) + "---\n")
 
 
 def stand_in_config(workdir: Path, probe: dict) -> dict:

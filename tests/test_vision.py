@@ -1,4 +1,4 @@
-"""Image tasks and their Task2Vec embedding (METHOD.md section 7): the Fisher against a slow
+"""Image tasks and their Task2Vec embedding (docs/method.md#vision): the Fisher against a slow
 computation from the definition, the classifier fit against a hand-written loop on features
 computed another way, the two-step preprocessing against the processor applied once, the
 task sampler's guarantees, the three image sources against each other, config validation."""
@@ -274,7 +274,9 @@ def test_vision_config_plans_the_study(tmp_path):
     n = len(paper["datasets"])
     assert n == 8  # CIFAR-FS, FC100, Aircraft, Flower, DTD, CUBirds, Omniglot, MiniImageNet
     assert jobs["embed_shard"] * paper["task2vec"]["embeddings_per_job"] == 200 * n
-    assert jobs["prepare_dataset"] == jobs["sample_batches"] == jobs["distance_matrix"] == n
+    # hub datasets are prepared by the fetch stage, which also fetches the probe, once
+    assert jobs["fetch_dataset"] == jobs["sample_batches"] == jobs["distance_matrix"] == n
+    assert "prepare_dataset" not in jobs and jobs["fetch_probe"] == 1
     assert jobs["diversity_report"] == 1 and "build_probe" not in jobs
     published = {name: spec.get("paper_diversity") for name, spec in paper["datasets"].items()}
     assert published["cifar_fs"] == 0.106 and published["omniglot"] == 0.159 and published["mini_imagenet"] is None

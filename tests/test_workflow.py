@@ -125,6 +125,40 @@ def test_pool_and_alignment_match_distances_computed_directly(finished_run):
     assert (workdir / "results/report/alignment_heatmap.png").stat().st_size > 1000
 
 
+def test_noise_floor_and_decomposition_from_the_stored_embeddings(finished_run):
+    """The noise floor recomputed from the stores (each batch's own embedding and its two
+    re-embeddings), the GINC floor below its diversity, the decomposition adding up to it."""
+    workdir, _ = finished_run
+    table = pd.read_csv(workdir / "results/report/diversity.csv").set_index("dataset")
+    for name in ("upper_bound", "ginc", "local"):
+        own = _embeddings(workdir, name)
+        folders = sorted((workdir / "results/embeddings" / name).glob("*/noise/repeat*"))
+        assert [f.name for f in folders] == ["repeat1", "repeat2"]
+        repeats = [np.stack([open_group(p)["embedding"][:] for p in sorted(f.glob("batch*.zarr"))]) for f in folders]
+        seeds = [open_group(f / "batch0002.zarr").attrs["seed"] for f in folders]
+        assert seeds == [1_000_044, 2_000_044]
+        stacked = [own, *repeats]
+        expected = np.mean(
+            [cosine_distance(stacked[r][i], stacked[s][i]) for i in range(3) for r in range(3) for s in range(r + 1, 3)]
+        )
+        assert table.loc[name, "noise_floor"] == pytest.approx(expected, abs=1e-9)
+        assert table.loc[name, "n_noise_distances"] == 9
+        assert table.loc[name, "diversity_above_noise"] == pytest.approx(table.loc[name, "diversity"] - expected)
+        assert 0 < table.loc[name, "fisher_coordinates_above_eps"] <= 1
+    assert table.loc["ginc", "noise_floor"] < table.loc["ginc", "diversity"]
+    assert np.isnan(table.loc["ginc_and_local", "noise_floor"])
+    parts = pd.read_csv(workdir / "results/report/decomposition.csv")
+    totals = parts[parts.group == "total"].set_index("dataset")["contribution"]
+    sums = parts[parts.group != "total"].groupby("dataset")["contribution"].sum()
+    for name in ("upper_bound", "ginc", "local"):
+        assert totals[name] == pytest.approx(table.loc[name, "diversity"], abs=1e-6)
+        assert sums[name] == pytest.approx(totals[name], rel=1e-12)
+    long = pd.read_csv(workdir / "results/report/alignment.csv").set_index(["train", "eval"])
+    row = long.loc[("ginc", "upper_bound")]
+    reference = (table.loc["ginc", "noise_floor"] + table.loc["upper_bound", "noise_floor"]) / 2
+    assert row.cross_diversity_above_noise == pytest.approx(row.cross_diversity - reference)
+
+
 def test_second_run_has_nothing_to_do(finished_run):
     workdir, config = finished_run
     result = snakemake(workdir, config, "-n")
@@ -138,6 +172,9 @@ def test_changing_the_variant_reruns_the_embeddings(finished_run):
     jobs = planned_jobs(snakemake(workdir, changed, "-n"))
     assert jobs == {
         "embed_shard": 9,
+        "embed_noise": 6,
+        "noise_floor": 3,
+        "fisher_regime": 3,
         "distance_matrix": 3,
         "cross_distance_matrix": 3,
         "diversity_report": 1,
@@ -191,8 +228,8 @@ def test_unknown_config_key_fails_with_one_line(finished_run):
 )
 def test_bad_dataset_fails_with_one_line_and_keeps_results(finished_run, dataset, message):
     workdir, config = finished_run
-    (workdir / "few.jsonl").write_text("".join(json.dumps({"text": "a b"}) + "\n" for _ in range(5)))
-    (workdir / "single.jsonl").write_text("".join(json.dumps({"text": "a"}) + "\n" for _ in range(12)))
+    (workdir / "few.jsonl").write_text("".join(json.dumps({"text": f"a {w}"}) + "\n" for w in "bcdef"))
+    (workdir / "single.jsonl").write_text("".join(json.dumps({"text": w}) + "\n" for w in "abcdefghijkl"))
     changed = {**config, "datasets": {**config["datasets"], "bad": dataset}}
     result = snakemake(workdir, changed, "results/batches/bad/tokens.zarr")
     _fails_with_one_line(result, message)

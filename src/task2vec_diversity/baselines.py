@@ -16,6 +16,9 @@
   vocabulary (2 for GPT-2), sequences concatenated in batch order; mean over the batches. Lower
   means more redundant text. Widths are the same for every dataset of one probe, so the ratios
   are comparable across datasets of one run.
+- **Activation baseline** (activations.py): the mean pairwise cosine distance of the probe's
+  mean last hidden state of each batch (forward pass only, padding masked), with a bootstrap
+  interval over batches.
 """
 
 from __future__ import annotations
@@ -37,6 +40,9 @@ BASELINE_COLUMNS = [
     "distinct_ngrams_std",
     "compression_ratio",
     "compression_ratio_std",
+    "activation_diversity",
+    "activation_ci95_low",
+    "activation_ci95_high",
 ]
 AGREEMENT_COLUMNS = ["baseline", "n_datasets", "spearman", "spearman_p", "kendall", "kendall_p"]
 

@@ -1,4 +1,4 @@
-"""Diversity coefficient and its intervals (METHOD.md section 4)."""
+"""Diversity coefficient and its intervals (docs/method.md#coefficients-and-intervals)."""
 
 from __future__ import annotations
 

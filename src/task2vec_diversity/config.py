@@ -31,7 +31,7 @@ from .identity import (  # noqa: F401  (the rules and scripts read them from her
 )
 
 _SOURCES = schema.section("dataset")["properties"]["source"]["enum"]
-IMAGE_SOURCES = ("hub_images", "image_folder", "digits")  # few-shot tasks of labelled images (METHOD section 7)
+IMAGE_SOURCES = ("hub_images", "image_folder", "digits")  # few-shot tasks of labelled images (docs/method.md#vision)
 SOURCES = tuple(_SOURCES)
 VARIANTS = tuple(schema.properties("task2vec_method")["variant"]["enum"])
 FILE_FORMATS = {"jsonl": "json", "json": "json", "parquet": "parquet", "txt": "text"}
@@ -219,7 +219,7 @@ def validate(config: dict) -> dict:
     if not checked["datasets"]:
         raise ConfigError("config: 'datasets' is empty; declare at least one dataset")
 
-    out = {key: checked[key] for key in ("probe", "task2vec", "sampling", "report")}
+    out = {key: checked[key] for key in ("probe", "task2vec", "sampling", "report", "noise_floor", "fetch")}
     out["sweeps"] = sweeps
     _check_probe(out["probe"], "probe")
     out["datasets"] = {
@@ -474,6 +474,43 @@ def _task_sampling(sampling: dict) -> dict:
     """Sampling of an image dataset: n_batches tasks of n_way classes x k_shot images; the
     batch of a task is its n_way x k_shot images and it has no token length."""
     return {**sampling, "batch_size": sampling["n_way"] * sampling["k_shot"], "max_length": None}
+
+
+# --- the fetch stage: what comes from the hub, and where its local copy lives ---
+
+
+def is_hub_id(name) -> bool:
+    """A probe or dataset named by a hub id rather than a local directory."""
+    return bool(name) and not os.path.isdir(name)
+
+
+def snapshot_path(repo_id: str, revision: str | None) -> str:
+    """Where rule fetch_probe stores a hub model's files at the commit its revision resolves to."""
+    slug = f"{repo_id}@{revision or 'main'}".replace("/", "--")
+    return f"results/hub/probes/{slug}"
+
+
+def hub_probes(config: dict) -> dict:
+    """Every hub model a job loads, by its local copy: each dataset's probe (``id``) and the
+    base of a built probe (``build.from``)."""
+    found = {}
+    for spec in config["datasets"].values():
+        probe = spec["probe"]
+        if probe["build"] is None:
+            repo, revision = probe["id"], probe["revision"]
+        else:
+            repo, revision = probe["build"]["from"], probe["build"]["from_revision"]
+        if is_hub_id(repo):
+            found[snapshot_path(repo, revision)] = {"id": repo, "revision": revision}
+    return found
+
+
+def needs_hub(spec: dict) -> bool:
+    """Whether preparing a dataset reads the hub: a hub dataset (or hub image dataset) given by
+    id, or a mix with such a component. These are prepared by the fetch stage."""
+    if spec["source"] == "mix":
+        return any(needs_hub(part["spec"]) for part in spec["components"].values())
+    return spec["source"] in ("hub", "hub_images") and is_hub_id(spec["path"])
 
 
 # --- from measurement to decisions: downstream correlation, baselines, data selection ---

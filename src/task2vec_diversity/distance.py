@@ -1,4 +1,4 @@
-"""The Task2Vec "cosine" distance (METHOD.md section 3), vectorised over pairs.
+"""The Task2Vec "cosine" distance (docs/method.md#distance), vectorised over pairs.
 
     u = h_a / (h_a + h_b + 1e-8),  v = h_b / (h_a + h_b + 1e-8)
     d(a, b) = 1 - <u, v> / (|u| |v|)

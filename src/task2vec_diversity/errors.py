@@ -15,3 +15,7 @@ class DataError(UserError):
 
 class ProvenanceError(UserError):
     """Results with different provenance were about to be mixed."""
+
+
+class StoreError(UserError):
+    """A stored result is missing, truncated or does not match the checksum it was written with."""

@@ -58,10 +58,14 @@ def embedding_spec(config: dict, dataset: str) -> dict:
     return {"probe": probe_spec(config, dataset), "task2vec": method_spec(config["datasets"][dataset]["task2vec"])}
 
 
-def embedding_key(config: dict, dataset: str) -> str:
+def embedding_key(config: dict, dataset: str, files_sha256: dict | None = None) -> str:
     """Short hash naming a dataset's embeddings: the probe, the method, and everything the
-    tokens of its batches depend on except how many batches there are. Changing any of
-    these embeds into a new folder; adding batches keeps the folder."""
+    tokens of its batches depend on except how many batches there are (with the content
+    hashes of its local data files, when it has any). Changing any of these embeds into a
+    new folder; adding batches keeps the folder."""
     tokens = data_spec(config["datasets"][dataset])
     tokens["sampling"] = {k: v for k, v in tokens["sampling"].items() if k != "n_batches"}
-    return _digest({"embedding": embedding_spec(config, dataset), "tokens": tokens})
+    identity = {"embedding": embedding_spec(config, dataset), "tokens": tokens}
+    if files_sha256:
+        identity["files_sha256"] = files_sha256
+    return _digest(identity)

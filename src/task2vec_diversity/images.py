@@ -1,4 +1,4 @@
-"""Image datasets and the few-shot tasks drawn from them (METHOD.md section 7).
+"""Image datasets and the few-shot tasks drawn from them (docs/method.md#vision).
 
 A task is an N-way classification task: ``n_way`` classes drawn at random, ``k_shot`` images
 of each, relabelled 0..N-1 in the order the classes were drawn, the images shuffled within

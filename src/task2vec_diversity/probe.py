@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from .errors import ConfigError
+from .hub import commit, pretrained_source
 from .runner import compute
 
 log = logging.getLogger(__name__)
@@ -24,7 +25,7 @@ def load_tokenizer(probe: dict):
     """The probe's tokenizer, with pad = EOS taken from the tokenizer itself."""
     from transformers import AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(probe["id"], revision=probe["revision"])
+    tokenizer = AutoTokenizer.from_pretrained(*pretrained_source(probe["id"], probe["revision"]))
     if tokenizer.eos_token_id is None:
         raise ConfigError(f"probe '{probe['id']}': its tokenizer has no EOS token, which pads the batches")
     tokenizer.pad_token = tokenizer.eos_token
@@ -37,7 +38,7 @@ def load_image_processor(probe: dict):
     ConvNeXt-style processor of microsoft/resnet-18 (its PIL backend: no torchvision needed)."""
     from transformers import AutoImageProcessor
 
-    return AutoImageProcessor.from_pretrained(probe["id"], revision=probe["revision"])
+    return AutoImageProcessor.from_pretrained(*pretrained_source(probe["id"], probe["revision"]))
 
 
 def load_model(probe: dict, device: str = "cpu", kind: str = "text"):
@@ -46,22 +47,24 @@ def load_model(probe: dict, device: str = "cpu", kind: str = "text"):
     from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForImageClassification
 
     auto = AutoModelForImageClassification if kind == "image" else AutoModelForCausalLM
+    path, revision = pretrained_source(probe["id"], probe["revision"])
     if probe["init"] == "random":
-        config = AutoConfig.from_pretrained(probe["id"], revision=probe["revision"])
+        config = AutoConfig.from_pretrained(path, revision=revision)
         torch.manual_seed(probe["init_seed"])
         model = auto.from_config(config)
     else:
-        model = auto.from_pretrained(probe["id"], revision=probe["revision"], dtype=torch.float32)
+        model = auto.from_pretrained(path, revision=revision, dtype=torch.float32)
     return model.to(device)
 
 
 def resolved_revision(probe: dict, model) -> str:
-    """The revision the weights actually came from: the hub commit, or for a local
-    directory a hash of its weight files."""
-    commit = getattr(model.config, "_commit_hash", None)
-    if commit:
-        return commit
-    path = Path(probe["id"])
+    """The revision the weights actually came from: the hub commit (of the local copy the
+    fetch stage made), or for a local directory a hash of its weight files."""
+    path, _ = pretrained_source(probe["id"], probe["revision"])
+    found = commit(path) or getattr(model.config, "_commit_hash", None)
+    if found:
+        return found
+    path = Path(path)
     files = sorted(path.glob("*.safetensors")) + sorted(path.glob("*.bin"))
     if not files:
         return probe["revision"] or "unknown"
@@ -99,9 +102,8 @@ def build_probe(build: dict, out_dir: str | Path, log_line=log.info) -> None:
     special = {k: tokenizer.eos_token_id for k in ("bos_token_id", "eos_token_id", "pad_token_id")}
     torch.manual_seed(build["seed"])
     if build["from"]:
-        model = AutoModelForCausalLM.from_pretrained(
-            build["from"], revision=build["from_revision"], dtype=torch.float32
-        )
+        path, revision = pretrained_source(build["from"], build["from_revision"])
+        model = AutoModelForCausalLM.from_pretrained(path, revision=revision, dtype=torch.float32)
         model.resize_token_embeddings(len(tokenizer), mean_resizing=False)
         for key, value in special.items():
             setattr(model.config, key, value)

@@ -1,11 +1,11 @@
 """Several embeddings per process: the probe and the tokens are loaded once, and every batch
-still starts from a fresh copy of the probe (METHOD.md section 2)."""
+still starts from a fresh copy of the probe (docs/method.md#embedding-a-batch)."""
 
 from __future__ import annotations
 
 import re
 
-from .task2vec import Settings, embed
+from .task2vec import LockstepUnsupported, Settings, embed, embed_batches
 
 
 def batch_index(path: str) -> int:
@@ -28,8 +28,33 @@ def restored(model, batches: dict):
         yield index, batch
 
 
-def embed_shard(model, batches: dict, settings: Settings, eos_id: int, log=None):
+def _groups(batches: dict, size: int) -> list[dict]:
+    """Consecutive items of ``batches`` in groups of at most ``size`` batches of one shape."""
+    groups: list[dict] = []
+    for index, batch in batches.items():
+        last = groups[-1] if groups else None
+        if last is None or len(last) == size or next(iter(last.values()))[0].shape != batch[0].shape:
+            groups.append({})
+        groups[-1][index] = batch
+    return groups
+
+
+def embed_shard(model, batches: dict, settings: Settings, eos_id: int, log=None, lockstep: int = 1):
     """Yield (batch index, Embedding) for each item of ``batches``, a mapping of batch index
-    to (input_ids, attention_mask), each from a fresh copy of the probe."""
+    to (input_ids, attention_mask), each from a fresh copy of the probe: ``lockstep`` batches
+    at a time fine-tuned together (``embed_batches``, the same embeddings to float rounding
+    whatever ``lockstep`` is), or one at a time (``embed``) for a probe lockstep cannot run."""
+    groups = _groups(batches, lockstep)
+    for number, group in restored(model, dict(enumerate(groups))):
+        try:
+            yield from embed_batches(model, group, settings, eos_id, log).items()
+        except LockstepUnsupported as why:
+            if number:
+                raise
+            if log:
+                log(f"{why}: one batch at a time")
+            break
+    else:
+        return
     for index, (input_ids, attention_mask) in restored(model, batches):
         yield index, embed(model, input_ids, attention_mask, settings, index, eos_id, log)

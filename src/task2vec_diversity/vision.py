@@ -1,7 +1,7 @@
 """Task2Vec embedding of a few-shot image classification task with an image probe such as
 the ImageNet-trained ResNet-18 / ResNet-34 (``microsoft/resnet-18``, ``microsoft/resnet-34``
 through ``AutoModelForImageClassification``), as in the original Task2Vec (Achille et al.
-2019, Monte-Carlo Fisher) and METHOD.md section 7:
+2019, Monte-Carlo Fisher) and docs/method.md#vision:
 
 1. The probe's final classifier (the last ``nn.Linear`` of its ``classifier``, ImageNet's
    1000 classes) is replaced once by a new ``Linear(features, n_way)`` for the task's N
@@ -27,7 +27,7 @@ statistics (fixed, not those of the task's mini-batches) and ResNets have no dro
 Where this differs from the original code (documented choices): the original optimiser
 loop draws mini-batches with a class-balanced random sampler of 64 with replacement and
 drops the last incomplete one; here every image is used once per epoch in the task's fixed
-order. The original embedding also includes batch-norm scale weights; METHOD section 7 says
+order. The original embedding also includes batch-norm scale weights; docs/method.md#vision says
 convolution and linear weights, which is what this module embeds. Text-only settings
 (``variant``) do not apply: the config accepts only ``reference`` for image tasks.
 """
@@ -132,14 +132,16 @@ def fisher_diagonal(model, pixel_values, settings: Settings, targets: torch.Tens
     params = [p for _, p in embedded_weights(model)]
     acc = {id(p): torch.zeros_like(p) for p in params}
     batches = _minibatches(len(pixel_values), settings.minibatch_size)
+    samples = settings.fisher_samples  # K > 1: K label draws per mini-batch, squared gradients averaged
     for mb in batches:
-        logits = model(pixel_values=pixel_values[mb]).logits
-        sampled = sample_targets(logits) if targets is None else targets[mb]
-        loss = F.cross_entropy(logits.float(), sampled)
-        for p, g in zip(params, torch.autograd.grad(loss, params)):
-            acc[id(p)].addcmul_(g, g)
+        for _ in range(samples):
+            logits = model(pixel_values=pixel_values[mb]).logits
+            sampled = sample_targets(logits) if targets is None else targets[mb]
+            loss = F.cross_entropy(logits.float(), sampled)
+            for p, g in zip(params, torch.autograd.grad(loss, params)):
+                acc[id(p)].addcmul_(g, g)
     for value in acc.values():
-        value /= len(batches)
+        value /= len(batches) * samples
     return acc
 
 
