@@ -51,9 +51,15 @@ def with_(extra: str) -> dict:
             "'probe.build.pretrain_steps' must be a non-negative integer, got '10' (a string, because of the quotes: "
             "write 10 without quotes)",
         ),
-        ("datasets: {g: {source: ginc, n_concepts: '4'}}", "'datasets.g.n_concepts' must be a positive integer, got '4'"),
+        (
+            "datasets: {g: {source: ginc, n_concepts: '4'}}",
+            "'datasets.g.n_concepts' must be a positive integer, got '4' (a string, because of the quotes: write 4",
+        ),
         ("datasets: {g: {source: ginc, n_concepts: 0}}", "'datasets.g.n_concepts' must be a positive integer, got 0"),
-        ("report: {bootstrap_replicates: '200'}", "'report.bootstrap_replicates' must be a positive integer, got '200'"),
+        (
+            "report: {bootstrap_replicates: '200'}",
+            "'report.bootstrap_replicates' must be a positive integer, got '200' (a string, because of the quotes",
+        ),
         ("report: {bootstrap_replicates: 0}", "'report.bootstrap_replicates' must be a positive integer, got 0"),
         (
             "sampling: {n_batches: 1}",
