@@ -101,3 +101,13 @@ def test_max_length_is_checked_against_a_local_probe_folder(tmp_path):
     config["probe"] = {"id": "gpt2"}  # a hub id: checked in the job that first has the probe
     config["sampling"]["max_length"] = 4096
     validate(config)
+
+
+def test_a_probes_length_is_read_from_its_config(tiny_probe):
+    """What sample_batches checks max_length against for a hub probe, once it is here."""
+    from task2vec_diversity.config import check_length
+    from task2vec_diversity.probe import max_positions
+
+    assert max_positions(tiny_probe) == 16
+    with pytest.raises(ConfigError, match="'datasets.d.sampling.max_length' is 17 but the probe takes at most 16"):
+        check_length("d", 17, max_positions(tiny_probe))

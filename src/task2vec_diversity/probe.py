@@ -37,7 +37,8 @@ def max_positions(probe: dict) -> int | None:
     """The longest sequence a text probe takes (its config's n_positions), without its weights."""
     from transformers import AutoConfig
 
-    found = AutoConfig.from_pretrained(*pretrained_source(probe["id"], probe["revision"]))
+    path, revision = pretrained_source(probe["id"], probe["revision"])
+    found = AutoConfig.from_pretrained(path, revision=revision)
     for key in ("n_positions", "max_position_embeddings"):
         if isinstance(getattr(found, key, None), int):
             return getattr(found, key)
