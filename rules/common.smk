@@ -86,25 +86,25 @@ def embedding_gpus(wildcards):
     return gpus.requested(CONFIG["task2vec"]["device"], workflow.non_local_exec)
 
 
-def sampling(wildcards):
+def get_sampling(wildcards):
     return CONFIG["datasets"][wildcards.dataset]["sampling"]
 
 
-def modality(wildcards):
+def get_modality(wildcards):
     """image (few-shot tasks for an image probe) or text (token batches)."""
     return cfg.modality(CONFIG["datasets"][wildcards.dataset])
 
 
-def data_spec(wildcards):
+def get_data_spec(wildcards):
     return cfg.data_spec(CONFIG["datasets"][wildcards.dataset])
 
 
-def dataset_probe(wildcards):
+def get_dataset_probe(wildcards):
     """The dataset's probe: hub id or path, revision, init, and how it is built."""
     return cfg.probe_spec(CONFIG, wildcards.dataset)
 
 
-def built_probe(wildcards):
+def get_built_probe(wildcards):
     """The folder of the dataset's probe when the workflow builds it."""
     spec = CONFIG["datasets"][wildcards.dataset]["probe"]
     return cfg.built_probe_path(spec["build"]) if spec["build"] else []
@@ -125,7 +125,7 @@ def get_probe_files(wildcards):
 
 def get_build_base(wildcards):
     """The local copy of the hub model a built probe starts from (``build.from``)."""
-    build = probe_build(wildcards)
+    build = get_probe_build(wildcards)
     if build["from"] and cfg.is_hub_id(build["from"]):
         return cfg.snapshot_path(build["from"], build["from_revision"])
     return []
@@ -148,7 +148,7 @@ def get_fetch_outputs(wildcards):
     return list(HUB_PROBES) + pools
 
 
-def probe_build(wildcards):
+def get_probe_build(wildcards):
     return BUILT_PROBES[f"results/probe/{wildcards.probe}"]
 
 
@@ -161,11 +161,11 @@ def made_with_tokenizer(wildcards):
     )
 
 
-def prepare_probe(wildcards):
-    return dataset_probe(wildcards) if made_with_tokenizer(wildcards) else None
+def get_prepare_probe(wildcards):
+    return get_dataset_probe(wildcards) if made_with_tokenizer(wildcards) else None
 
 
-def prepare_input(wildcards):
+def get_prepare_input(wildcards):
     return get_probe_files(wildcards) if made_with_tokenizer(wildcards) else []
 
 
@@ -188,7 +188,7 @@ def data_files_sha256(dataset):
     return FILES_SHA256[dataset]
 
 
-def embedding_identity(wildcards):
+def get_embedding_identity(wildcards):
     return cfg.embedding_spec(CONFIG, wildcards.dataset)
 
 
@@ -199,11 +199,11 @@ def embeddings_of(dataset):
     return [f"results/embeddings/{dataset}/{key}/batch{i:04d}.zarr" for i in range(n)]
 
 
-def embeddings(wildcards):
+def get_embeddings(wildcards):
     return embeddings_of(wildcards.dataset)
 
 
-def cross_inputs(wildcards):
+def get_cross_inputs(wildcards):
     return {
         "batches_a": f"results/batches/{wildcards.a}/tokens.zarr",
         "batches_b": f"results/batches/{wildcards.b}/tokens.zarr",
@@ -224,7 +224,7 @@ def matrix_path(a, b):
     return "results/distances/cross/{}/{}.zarr".format(*ordered(a, b))
 
 
-def pool_cross_matrices(wildcards):
+def get_pool_cross_matrices(wildcards):
     """The cross matrices of every pair of datasets of a pool (their own matrices come anyway)."""
     pairs = {
         ordered(a, b)
@@ -236,7 +236,7 @@ def pool_cross_matrices(wildcards):
     return [matrix_path(a, b) for a, b in sorted(pairs)]
 
 
-def alignment_matrices(wildcards):
+def get_alignment_matrices(wildcards):
     return [matrix_path(a, b) for a in ALIGNMENT["train"] for b in ALIGNMENT["eval"]]
 
 
@@ -268,7 +268,7 @@ SELECTION_PAIRS = (
 )
 
 
-def downstream_inputs(wildcards):
+def get_downstream_inputs(wildcards):
     inputs = {
         "results": DOWNSTREAM["results"],
         "diversity": "results/report/diversity.csv",
@@ -278,11 +278,11 @@ def downstream_inputs(wildcards):
     return inputs
 
 
-def selection_matrices(wildcards):
+def get_selection_matrices(wildcards):
     return [matrix_path(a, b) for a, b in SELECTION_PAIRS]
 
 
-def selection_manifests(wildcards):
+def get_selection_manifests(wildcards):
     """The candidates' manifests: the document ids of their batches."""
     return [f"results/batches/{c}/manifest.tsv" for c in SELECTION["candidates"]]
 
@@ -304,7 +304,7 @@ def noise_batches(dataset):
 NOISE_DATASETS = [d for d in DATASETS if noise_batches(d)]
 
 
-def noise_inputs(wildcards):
+def get_noise_inputs(wildcards):
     """A noise floor's embeddings: the batches' own and their re-embeddings (one folder of
     stores per other seed), in the folder of the dataset's current settings."""
     dataset = wildcards.dataset

@@ -1,6 +1,6 @@
 rule downstream_report:
     input:
-        unpack(downstream_inputs),
+        unpack(get_downstream_inputs),
     output:
         joined="results/report/downstream_joined.csv",
         fits=report(
@@ -68,8 +68,8 @@ rule baselines_report:
 
 rule selection_report:
     input:
-        matrices=selection_matrices,
-        manifests=selection_manifests,
+        matrices=get_selection_matrices,
+        manifests=get_selection_manifests,
     output:
         sources=report(
             "results/report/selection_sources.csv",
