@@ -34,6 +34,30 @@ DATASETS = list(CONFIG["datasets"])
 POOLS = CONFIG["pools"]
 ALIGNMENT = CONFIG["alignment"]
 SWEEPS = CONFIG["sweeps"]
+PAPER_DIVERSITY = {
+    name: spec["paper_diversity"]
+    for name, spec in {**CONFIG["datasets"], **POOLS}.items()
+    if spec.get("paper_diversity") is not None
+}
+
+# the optional sections: downstream correlation, baselines, data selection
+DOWNSTREAM = CONFIG["downstream"]
+BASELINES = CONFIG["baselines"]
+SELECTION = CONFIG["selection"]
+# every (a, b) matrix the selection reads: each candidate with the target and with each candidate
+SELECTION_PAIRS = (
+    [(c, SELECTION["target"]) for c in SELECTION["candidates"]]
+    + [
+        (a, b)
+        for i, a in enumerate(SELECTION["candidates"])
+        for b in SELECTION["candidates"][i:]
+    ]
+    if SELECTION
+    else []
+)
+NOISE = CONFIG["noise_floor"]
+# the lexical baselines, the decomposition and the activation baseline read token batches
+TEXT_DATASETS = [d for d in DATASETS if cfg.modality(CONFIG["datasets"][d]) == "text"]
 # the probes built by the workflow, by where they are saved
 BUILT_PROBES = {
     cfg.built_probe_path(spec["probe"]["build"]): spec["probe"]["build"]
@@ -240,34 +264,6 @@ def get_alignment_matrices(wildcards):
     return [matrix_path(a, b) for a in ALIGNMENT["train"] for b in ALIGNMENT["eval"]]
 
 
-PAPER_DIVERSITY = {
-    name: spec["paper_diversity"]
-    for name, spec in {**CONFIG["datasets"], **POOLS}.items()
-    if spec.get("paper_diversity") is not None
-}
-
-
-# --- from measurement to decisions: downstream correlation, baselines, data selection ---
-DOWNSTREAM = CONFIG["downstream"]
-BASELINES = CONFIG["baselines"]
-SELECTION = CONFIG["selection"]
-# the lexical baselines read token batches: text datasets only
-BASELINE_DATASETS = [
-    d for d in DATASETS if cfg.modality(CONFIG["datasets"][d]) == "text"
-]
-# every (a, b) matrix the selection reads: each candidate with the target and with each candidate
-SELECTION_PAIRS = (
-    [(c, SELECTION["target"]) for c in SELECTION["candidates"]]
-    + [
-        (a, b)
-        for i, a in enumerate(SELECTION["candidates"])
-        for b in SELECTION["candidates"][i:]
-    ]
-    if SELECTION
-    else []
-)
-
-
 def get_downstream_inputs(wildcards):
     inputs = {
         "results": DOWNSTREAM["results"],
@@ -285,12 +281,6 @@ def get_selection_matrices(wildcards):
 def get_selection_manifests(wildcards):
     """The candidates' manifests: the document ids of their batches."""
     return [f"results/batches/{c}/manifest.tsv" for c in SELECTION["candidates"]]
-
-
-# --- the noise floor, the Fisher regime and the activation baseline (rules/noise.smk) ---
-NOISE = CONFIG["noise_floor"]
-# the decomposition and the activation baseline read token batches and a causal LM probe
-TEXT_DATASETS = [d for d in DATASETS if cfg.modality(CONFIG["datasets"][d]) == "text"]
 
 
 def noise_batches(dataset):
