@@ -298,7 +298,7 @@ def get_noise_inputs(wildcards):
     """A noise floor's embeddings: the batches' own and their re-embeddings (one folder of
     stores per other seed), in the folder of the dataset's current settings."""
     dataset = wildcards.dataset
-    key = cfg.embedding_key(CONFIG, dataset)
+    key = cfg.embedding_key(CONFIG, dataset, data_files_sha256(dataset))
     return {
         "batches": f"results/batches/{dataset}/tokens.zarr",
         "own": embeddings_of(dataset)[: noise_batches(dataset)],

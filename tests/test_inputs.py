@@ -45,8 +45,9 @@ def test_exact_duplicates_are_dropped_and_counted(tmp_path, source):
     spec = dataset_spec({"source": source, "order": "consecutive", "text_field": "text", **where}, 2, 2)
     pool = prepare("d", spec)
     assert list(pool.text) == ["a x", "b x", "c x", "d x"]
-    assert list(pool.document_id) == ["0", "1", "4", "6"]  # the source's row numbers
-    assert pool.attrs["duplicates_dropped"] == 2 and pool.attrs["empty_dropped"] == 1
+    assert [i.split(":")[-1] for i in pool.document_id] == ["0", "1", "4", "6"]  # the source's row numbers
+    assert pool.attrs["duplicates_dropped"] == 2
+    assert pool.attrs["empty_dropped"] == (1 if source == "files" else None)  # streaming skips them uncounted
     assert list(pool.sha256) == [text_sha(t) for t in pool.text]
 
 
