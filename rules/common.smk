@@ -34,6 +34,30 @@ DATASETS = list(CONFIG["datasets"])
 POOLS = CONFIG["pools"]
 ALIGNMENT = CONFIG["alignment"]
 SWEEPS = CONFIG["sweeps"]
+PAPER_DIVERSITY = {
+    name: spec["paper_diversity"]
+    for name, spec in {**CONFIG["datasets"], **POOLS}.items()
+    if spec.get("paper_diversity") is not None
+}
+
+# the optional sections: downstream correlation, baselines, data selection
+DOWNSTREAM = CONFIG["downstream"]
+BASELINES = CONFIG["baselines"]
+SELECTION = CONFIG["selection"]
+# every (a, b) matrix the selection reads: each candidate with the target and with each candidate
+SELECTION_PAIRS = (
+    [(c, SELECTION["target"]) for c in SELECTION["candidates"]]
+    + [
+        (a, b)
+        for i, a in enumerate(SELECTION["candidates"])
+        for b in SELECTION["candidates"][i:]
+    ]
+    if SELECTION
+    else []
+)
+NOISE = CONFIG["noise_floor"]
+# the lexical baselines, the decomposition and the activation baseline read token batches
+TEXT_DATASETS = [d for d in DATASETS if cfg.modality(CONFIG["datasets"][d]) == "text"]
 # the probes built by the workflow, by where they are saved
 BUILT_PROBES = {
     cfg.built_probe_path(spec["probe"]["build"]): spec["probe"]["build"]
@@ -86,25 +110,25 @@ def embedding_gpus(wildcards):
     return gpus.requested(CONFIG["task2vec"]["device"], workflow.non_local_exec)
 
 
-def sampling(wildcards):
+def get_sampling(wildcards):
     return CONFIG["datasets"][wildcards.dataset]["sampling"]
 
 
-def modality(wildcards):
+def get_modality(wildcards):
     """image (few-shot tasks for an image probe) or text (token batches)."""
     return cfg.modality(CONFIG["datasets"][wildcards.dataset])
 
 
-def data_spec(wildcards):
+def get_data_spec(wildcards):
     return cfg.data_spec(CONFIG["datasets"][wildcards.dataset])
 
 
-def dataset_probe(wildcards):
+def get_dataset_probe(wildcards):
     """The dataset's probe: hub id or path, revision, init, and how it is built."""
     return cfg.probe_spec(CONFIG, wildcards.dataset)
 
 
-def built_probe(wildcards):
+def get_built_probe(wildcards):
     """The folder of the dataset's probe when the workflow builds it."""
     spec = CONFIG["datasets"][wildcards.dataset]["probe"]
     return cfg.built_probe_path(spec["build"]) if spec["build"] else []
@@ -125,7 +149,7 @@ def get_probe_files(wildcards):
 
 def get_build_base(wildcards):
     """The local copy of the hub model a built probe starts from (``build.from``)."""
-    build = probe_build(wildcards)
+    build = get_probe_build(wildcards)
     if build["from"] and cfg.is_hub_id(build["from"]):
         return cfg.snapshot_path(build["from"], build["from_revision"])
     return []
@@ -148,7 +172,7 @@ def get_fetch_outputs(wildcards):
     return list(HUB_PROBES) + pools
 
 
-def probe_build(wildcards):
+def get_probe_build(wildcards):
     return BUILT_PROBES[f"results/probe/{wildcards.probe}"]
 
 
@@ -161,11 +185,11 @@ def made_with_tokenizer(wildcards):
     )
 
 
-def prepare_probe(wildcards):
-    return dataset_probe(wildcards) if made_with_tokenizer(wildcards) else None
+def get_prepare_probe(wildcards):
+    return get_dataset_probe(wildcards) if made_with_tokenizer(wildcards) else None
 
 
-def prepare_input(wildcards):
+def get_prepare_input(wildcards):
     return get_probe_files(wildcards) if made_with_tokenizer(wildcards) else []
 
 
@@ -188,7 +212,7 @@ def data_files_sha256(dataset):
     return FILES_SHA256[dataset]
 
 
-def embedding_identity(wildcards):
+def get_embedding_identity(wildcards):
     return cfg.embedding_spec(CONFIG, wildcards.dataset)
 
 
@@ -199,11 +223,11 @@ def embeddings_of(dataset):
     return [f"results/embeddings/{dataset}/{key}/batch{i:04d}.zarr" for i in range(n)]
 
 
-def embeddings(wildcards):
+def get_embeddings(wildcards):
     return embeddings_of(wildcards.dataset)
 
 
-def cross_inputs(wildcards):
+def get_cross_inputs(wildcards):
     return {
         "batches_a": f"results/batches/{wildcards.a}/tokens.zarr",
         "batches_b": f"results/batches/{wildcards.b}/tokens.zarr",
@@ -224,7 +248,7 @@ def matrix_path(a, b):
     return "results/distances/cross/{}/{}.zarr".format(*ordered(a, b))
 
 
-def pool_cross_matrices(wildcards):
+def get_pool_cross_matrices(wildcards):
     """The cross matrices of every pair of datasets of a pool (their own matrices come anyway)."""
     pairs = {
         ordered(a, b)
@@ -236,39 +260,11 @@ def pool_cross_matrices(wildcards):
     return [matrix_path(a, b) for a, b in sorted(pairs)]
 
 
-def alignment_matrices(wildcards):
+def get_alignment_matrices(wildcards):
     return [matrix_path(a, b) for a in ALIGNMENT["train"] for b in ALIGNMENT["eval"]]
 
 
-PAPER_DIVERSITY = {
-    name: spec["paper_diversity"]
-    for name, spec in {**CONFIG["datasets"], **POOLS}.items()
-    if spec.get("paper_diversity") is not None
-}
-
-
-# --- from measurement to decisions: downstream correlation, baselines, data selection ---
-DOWNSTREAM = CONFIG["downstream"]
-BASELINES = CONFIG["baselines"]
-SELECTION = CONFIG["selection"]
-# the lexical baselines read token batches: text datasets only
-BASELINE_DATASETS = [
-    d for d in DATASETS if cfg.modality(CONFIG["datasets"][d]) == "text"
-]
-# every (a, b) matrix the selection reads: each candidate with the target and with each candidate
-SELECTION_PAIRS = (
-    [(c, SELECTION["target"]) for c in SELECTION["candidates"]]
-    + [
-        (a, b)
-        for i, a in enumerate(SELECTION["candidates"])
-        for b in SELECTION["candidates"][i:]
-    ]
-    if SELECTION
-    else []
-)
-
-
-def downstream_inputs(wildcards):
+def get_downstream_inputs(wildcards):
     inputs = {
         "results": DOWNSTREAM["results"],
         "diversity": "results/report/diversity.csv",
@@ -278,19 +274,13 @@ def downstream_inputs(wildcards):
     return inputs
 
 
-def selection_matrices(wildcards):
+def get_selection_matrices(wildcards):
     return [matrix_path(a, b) for a, b in SELECTION_PAIRS]
 
 
-def selection_manifests(wildcards):
+def get_selection_manifests(wildcards):
     """The candidates' manifests: the document ids of their batches."""
     return [f"results/batches/{c}/manifest.tsv" for c in SELECTION["candidates"]]
-
-
-# --- the noise floor, the Fisher regime and the activation baseline (rules/noise.smk) ---
-NOISE = CONFIG["noise_floor"]
-# the decomposition and the activation baseline read token batches and a causal LM probe
-TEXT_DATASETS = [d for d in DATASETS if cfg.modality(CONFIG["datasets"][d]) == "text"]
 
 
 def noise_batches(dataset):
@@ -304,7 +294,7 @@ def noise_batches(dataset):
 NOISE_DATASETS = [d for d in DATASETS if noise_batches(d)]
 
 
-def noise_inputs(wildcards):
+def get_noise_inputs(wildcards):
     """A noise floor's embeddings: the batches' own and their re-embeddings (one folder of
     stores per other seed), in the folder of the dataset's current settings."""
     dataset = wildcards.dataset

@@ -22,7 +22,7 @@ rule embed_noise:
         runtime=doubled_on_retry(EMBEDDING_JOB_MINUTES),
         lockstep=CONFIG["task2vec"]["lockstep"],
     params:
-        identity=embedding_identity,
+        identity=get_embedding_identity,
         repeat=get_repeat,
         noise_batches=get_noise_batches,
     script:
@@ -31,7 +31,7 @@ rule embed_noise:
 
 rule noise_floor:
     input:
-        unpack(noise_inputs),
+        unpack(get_noise_inputs),
     output:
         directory("results/distances/noise/{dataset}.zarr"),
     log:
@@ -39,7 +39,7 @@ rule noise_floor:
     conda:
         "../envs/task2vec.yaml"
     params:
-        identity=embedding_identity,
+        identity=get_embedding_identity,
     script:
         "../scripts/noise_floor.py"
 
@@ -47,7 +47,7 @@ rule noise_floor:
 rule fisher_regime:
     input:
         batches="results/batches/{dataset}/tokens.zarr",
-        embeddings=embeddings,
+        embeddings=get_embeddings,
         probe=get_probe_files,
     output:
         "results/regime/{dataset}.csv",
@@ -57,7 +57,7 @@ rule fisher_regime:
         "../envs/task2vec.yaml"
     threads: 1
     params:
-        identity=embedding_identity,
+        identity=get_embedding_identity,
     script:
         "../scripts/fisher_regime.py"
 
@@ -78,6 +78,6 @@ rule activations:
         mem_mb=doubled_on_retry(EMBEDDING_JOB_MB),
         runtime=doubled_on_retry(EMBEDDING_JOB_MINUTES),
     params:
-        probe=dataset_probe,
+        probe=get_dataset_probe,
     script:
         "../scripts/activations.py"

@@ -179,3 +179,8 @@ def test_library_defaults_are_the_schemas():
     assert vars(Settings()) == {k: method[k] for k in vars(Settings())}
     ginc = GincSpec(n_concepts=1)
     assert all(getattr(ginc, k) == v for k, v in schema.defaults("source_ginc").items() if k != "order")
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "tests/configs").glob("*.yaml")), ids=lambda p: p.name)
+def test_the_tests_workflow_configs_are_valid(path):
+    assert validate(yaml.safe_load(path.read_text()))["datasets"]
