@@ -15,8 +15,8 @@ def main(snakemake, log):
     pool.to_parquet(snakemake.output[0], index=False)
     log.info("%d documents from source %s at commit %s", len(pool), spec["source"], pool.attrs.get("dataset_revision"))
     log.info(
-        "dropped %d rows without a text or with an empty one, and %d exact duplicates (texts seen before)",
-        pool.attrs.get("empty_dropped", 0),
+        "dropped %s rows without a text or with an empty one, and %d exact duplicates (texts seen before)",
+        "uncounted" if pool.attrs.get("empty_dropped") is None else pool.attrs["empty_dropped"],
         pool.attrs.get("duplicates_dropped", 0),
     )
 

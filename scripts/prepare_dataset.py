@@ -20,7 +20,7 @@ def main(snakemake, log):
     log.info("%d documents from source %s", len(pool), spec["source"])
     if "duplicates_dropped" in pool.attrs:
         log.info(
-            "dropped %d rows without a text or with an empty one, and %d exact duplicates (texts seen before)",
+            "dropped %s rows without a text or with an empty one, and %d exact duplicates (texts seen before)",
             pool.attrs["empty_dropped"],
             pool.attrs["duplicates_dropped"],
         )

@@ -164,6 +164,7 @@ def prepare_texts(name: str, spec: dict, work_dir=None) -> pd.DataFrame:
             if len(kept) == needed or len(streamed) < asked:
                 break
             asked += needed - len(kept)  # the first rows in sampling order stay the same
+        empty = None  # stream_hub skips the empty rows as it streams: not counted
     else:
         (kept, empty, duplicates), revision = distinct_texts(name, spec, _texts(name, spec), needed), None
     _check_enough(name, len(kept), spec, duplicates)

@@ -29,19 +29,22 @@ import torch.nn.functional as F
 from transformers.activations import NewGELUActivation
 
 from .config import VARIANTS
+from .schema import defaults
+
+_METHOD = defaults("task2vec_method")  # the defaults of config.schema.yaml
 
 
 @dataclass(frozen=True)
 class Settings:
-    variant: str = "reference"
-    epochs: int = 10
-    lr: float = 5e-5
-    eps: float = 1e-8
-    weight_decay: float = 1e-4
-    minibatch_size: int = 8
-    finetune: bool = True
-    seed: int = 42
-    fisher_samples: int = 1
+    variant: str = _METHOD["variant"]
+    epochs: int = _METHOD["epochs"]
+    lr: float = _METHOD["lr"]
+    eps: float = _METHOD["eps"]
+    weight_decay: float = _METHOD["weight_decay"]
+    minibatch_size: int = _METHOD["minibatch_size"]
+    finetune: bool = _METHOD["finetune"]
+    seed: int = _METHOD["seed"]
+    fisher_samples: int = _METHOD["fisher_samples"]
 
     def __post_init__(self):
         if self.variant not in VARIANTS:
