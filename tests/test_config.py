@@ -32,6 +32,7 @@ def test_defaults_are_the_papers_setting():
         "finetune": True,
         "seed": 42,
         "fisher_samples": 1,
+        "precision": "fp32",
         "device": "auto",
         "embeddings_per_job": 10,
         "lockstep": 4,

@@ -115,3 +115,11 @@ def test_fisher_samples_is_identity_only_when_not_one():
     assert Settings(**cfg.embedding_spec(four, "a")["task2vec"]).fisher_samples == 4
     with pytest.raises(cfg.ConfigError, match="fisher_samples"):
         cfg.validate({**base, "task2vec": {"fisher_samples": 0}})
+
+
+def test_reduced_precisions_outside_their_tolerance_are_refused():
+    base = {"probe": {"id": "gpt2"}, "datasets": {"a": {"source": "upper_bound"}}}
+    assert "precision" not in cfg.validate({**base, "task2vec": {"precision": "fp32"}})["datasets"]["a"]["task2vec"]
+    for name in ("bf16", "tf32", "fp16"):
+        with pytest.raises(cfg.ConfigError, match="precision"):
+            cfg.validate({**base, "task2vec": {"precision": name}})

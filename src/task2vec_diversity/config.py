@@ -37,6 +37,7 @@ DEFAULTS = {
         "finetune": True,
         "seed": 42,
         "fisher_samples": 1,  # Monte-Carlo draws per Fisher mini-batch (the paper: 1)
+        "precision": "fp32",  # arithmetic of the forwards; see REFUSED_PRECISIONS
         "device": "auto",
         "embeddings_per_job": 10,
         "lockstep": 4,  # batches of a job fine-tuned together (execution only: same embeddings)
@@ -74,7 +75,13 @@ TASK_SAMPLING_DEFAULTS = {"n_way": 5, "k_shot": 5}
 EXECUTION_KEYS = ("device", "embeddings_per_job", "lockstep")
 # method keys left out of the identity at these values, so that results made before the key
 # existed keep their names
-NEUTRAL_METHOD_VALUES = {"fisher_samples": 1}
+NEUTRAL_METHOD_VALUES = {"fisher_samples": 1, "precision": "fp32"}
+# precisions the engine has (task2vec.PRECISIONS) that a config may not ask for: each must keep the
+# embedding within rtol 1e-3 of fp32 and distances within 1e-4 (benchmarks/gpu_check.py measures it)
+REFUSED_PRECISIONS = {
+    "bf16": "bf16 autocast misses the tolerance (measured on a CPU: embeddings 6.7e-2 relative, distances 1.2e-4)",
+    "tf32": "tf32 is not measured on a GPU yet (on a CPU it is fp32); run benchmarks/gpu_check.py",
+}
 
 PROBE_BUILD_DEFAULTS = {
     "from": None,  # a causal LM (hub id or path) whose token embeddings are resized to the tokenizer
@@ -291,6 +298,10 @@ def _check_task2vec(t2v: dict, where: str) -> None:
         raise ConfigError(f"config: '{where}.epochs' must be a non-negative integer, got {t2v['epochs']!r}")
     _positive_int(t2v["minibatch_size"], f"{where}.minibatch_size")
     _positive_int(t2v["fisher_samples"], f"{where}.fisher_samples")
+    if t2v["precision"] in REFUSED_PRECISIONS:
+        raise ConfigError(f"config: '{where}.precision' {REFUSED_PRECISIONS[t2v['precision']]}; use fp32")
+    if t2v["precision"] != "fp32":
+        raise ConfigError(f"config: '{where}.precision' must be fp32 (tf32, bf16: refused), got {t2v['precision']!r}")
 
 
 def _components(name: str, spec: dict, datasets: dict) -> dict:
