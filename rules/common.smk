@@ -3,9 +3,22 @@ import sys
 
 # the library, without installing it; scripts find it through scripts/task2vec_diversity
 sys.path.insert(0, os.path.join(workflow.basedir, "src"))
+# and jobs import this checkout's library first, before any installed copy (Snakemake appends
+# the scripts' folder to the end of a job's sys.path; conda jobs drop PYTHONPATH, and
+# runner.run refuses to run another copy than the scripts' own)
+os.environ.update(
+    PYTHONPATH=os.pathsep.join(
+        [
+            os.path.join(workflow.basedir, "src"),
+            *filter(None, [os.environ.get("PYTHONPATH")]),
+        ]
+    )
+)
 
 from task2vec_diversity import config as cfg
 from task2vec_diversity import hub
+from task2vec_diversity import inputs
+from task2vec_diversity import gpus
 from task2vec_diversity.errors import ConfigError
 
 # jobs read only local files: the hub is offline for every job started from here (local
@@ -45,24 +58,6 @@ SHARD_OUTPUTS = (
     if SHARD_DIGITS
     else [directory("results/embeddings/{dataset}/{key}/batch{shard}.zarr")]
 )
-REPORT_OUTPUTS = [
-    "results/report/diversity.csv",
-    "results/report/diversity.md",
-    "results/report/distance_histograms.png",
-]
-if SWEEPS:
-    REPORT_OUTPUTS += [
-        "results/report/sweeps.csv",
-        "results/report/sweep_fits.csv",
-        "results/report/sweeps.png",
-    ]
-if ALIGNMENT:
-    REPORT_OUTPUTS += [
-        "results/report/alignment.csv",
-        "results/report/alignment_table.csv",
-        "results/report/alignment.md",
-        "results/report/alignment_heatmap.png",
-    ]
 
 
 wildcard_constraints:
@@ -72,6 +67,23 @@ wildcard_constraints:
     key="[0-9a-f]{12}",
     probe="[0-9a-f]{12}",
     shard=r"\d+",
+
+
+# What a job asks a cluster for, declared here rather than in profiles/slurm so that a user's
+# profile can set default-resources and set-resources (account, partitions) without losing
+# them: memory in MB and time limit in minutes, doubled on the retry (attempt 2).
+def doubled_on_retry(value):
+    return lambda wildcards, attempt: value * attempt
+
+
+CPU_JOB_MB, CPU_JOB_MINUTES = 4000, 30
+EMBEDDING_JOB_MB, EMBEDDING_JOB_MINUTES = 16000, 120
+
+
+def embedding_gpus(wildcards):
+    """The GPUs one embedding job asks for (task2vec.device; gpus.requested): not a param,
+    so that changing the device reruns nothing."""
+    return gpus.requested(CONFIG["task2vec"]["device"], workflow.non_local_exec)
 
 
 def sampling(wildcards):
@@ -157,13 +169,32 @@ def prepare_input(wildcards):
     return get_probe_files(wildcards) if made_with_tokenizer(wildcards) else []
 
 
+def get_data_files(wildcards):
+    """A dataset's local data files: inputs of its preparation, so an edited file prepares it again."""
+    return inputs.local_files(CONFIG["datasets"][wildcards.dataset])
+
+
+FILES_SHA256 = {}
+
+
+def data_files_sha256(dataset):
+    """Content hashes of a dataset's local files (in its embeddings' key), each file read
+    once (and again only when it changes)."""
+    if dataset not in FILES_SHA256:
+        files = inputs.local_files(CONFIG["datasets"][dataset])
+        FILES_SHA256[dataset] = inputs.cached_sha256(
+            files, ".snakemake/task2vec_diversity/files_sha256.json"
+        )
+    return FILES_SHA256[dataset]
+
+
 def embedding_identity(wildcards):
     return cfg.embedding_spec(CONFIG, wildcards.dataset)
 
 
 def embeddings_of(dataset):
     """The embedding stores of a dataset's batches, in the folder of its current settings."""
-    key = cfg.embedding_key(CONFIG, dataset)
+    key = cfg.embedding_key(CONFIG, dataset, data_files_sha256(dataset))
     n = CONFIG["datasets"][dataset]["sampling"]["n_batches"]
     return [f"results/embeddings/{dataset}/{key}/batch{i:04d}.zarr" for i in range(n)]
 
@@ -224,24 +255,6 @@ SELECTION = CONFIG["selection"]
 BASELINE_DATASETS = [
     d for d in DATASETS if cfg.modality(CONFIG["datasets"][d]) == "text"
 ]
-if DOWNSTREAM:
-    REPORT_OUTPUTS += [
-        "results/report/downstream_fits.csv",
-        "results/report/downstream_alignment.png",
-        "results/report/downstream_diversity.png",
-    ]
-if BASELINES:
-    REPORT_OUTPUTS += [
-        "results/report/baselines.csv",
-        "results/report/baselines_agreement.csv",
-        "results/report/baselines.png",
-    ]
-if SELECTION:
-    REPORT_OUTPUTS += [
-        "results/report/selection_sources.csv",
-        "results/report/selected_documents.tsv",
-        "results/report/selection.png",
-    ]
 # every (a, b) matrix the selection reads: each candidate with the target and with each candidate
 SELECTION_PAIRS = (
     [(c, SELECTION["target"]) for c in SELECTION["candidates"]]
@@ -272,3 +285,58 @@ def selection_matrices(wildcards):
 def selection_manifests(wildcards):
     """The candidates' manifests: the document ids of their batches."""
     return [f"results/batches/{c}/manifest.tsv" for c in SELECTION["candidates"]]
+
+
+# --- the noise floor, the Fisher regime and the activation baseline (rules/noise.smk) ---
+NOISE = CONFIG["noise_floor"]
+# the decomposition and the activation baseline read token batches and a causal LM probe
+TEXT_DATASETS = [d for d in DATASETS if cfg.modality(CONFIG["datasets"][d]) == "text"]
+
+
+def noise_batches(dataset):
+    """How many of a dataset's batches are embedded again (0: no noise floor)."""
+    if not NOISE["seeds"]:
+        return 0
+    n = CONFIG["datasets"][dataset]["sampling"]["n_batches"]
+    return min(NOISE["batches"], n)
+
+
+NOISE_DATASETS = [d for d in DATASETS if noise_batches(d)]
+
+
+def noise_inputs(wildcards):
+    """A noise floor's embeddings: the batches' own and their re-embeddings (one folder of
+    stores per other seed), in the folder of the dataset's current settings."""
+    dataset = wildcards.dataset
+    key = cfg.embedding_key(CONFIG, dataset, data_files_sha256(dataset))
+    return {
+        "batches": f"results/batches/{dataset}/tokens.zarr",
+        "own": embeddings_of(dataset)[: noise_batches(dataset)],
+        "repeats": [
+            f"results/embeddings/{dataset}/{key}/noise/repeat{r}"
+            for r in range(1, NOISE["seeds"] + 1)
+        ],
+    }
+
+
+def noise_floors_of(datasets):
+    return [
+        f"results/distances/noise/{d}.zarr" for d in datasets if d in NOISE_DATASETS
+    ]
+
+
+def get_noise_batches(wildcards):
+    return noise_batches(wildcards.dataset)
+
+
+def get_repeat(wildcards):
+    """The re-embedding's number, from its wildcard (1 to noise_floor.seeds)."""
+    return int(wildcards.repeat)
+
+
+def get_identity_a(wildcards):
+    return cfg.embedding_spec(CONFIG, wildcards.a)
+
+
+def get_identity_b(wildcards):
+    return cfg.embedding_spec(CONFIG, wildcards.b)

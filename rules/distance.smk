@@ -24,7 +24,7 @@ rule cross_distance_matrix:
     conda:
         "../envs/task2vec.yaml"
     params:
-        identity_a=lambda wildcards: cfg.embedding_spec(CONFIG, wildcards.a),
-        identity_b=lambda wildcards: cfg.embedding_spec(CONFIG, wildcards.b),
+        identity_a=get_identity_a,
+        identity_b=get_identity_b,
     script:
         "../scripts/cross_distance_matrix.py"

@@ -11,9 +11,15 @@ rule embed_shard:
     conda:
         "../envs/task2vec.yaml"
     threads: 1
-    params:
-        identity=embedding_identity,
-        device=CONFIG["task2vec"]["device"],
+    resources:
+        # gpu: 0 or 1 (task2vec.device): --resources gpu=N locally, sbatch --gpus on SLURM
+        gpu=embedding_gpus,
+        mem_mb=doubled_on_retry(EMBEDDING_JOB_MB),
+        runtime=doubled_on_retry(EMBEDDING_JOB_MINUTES),
+        # batches fine-tuned together: how, not what (execution settings are resources, not params)
         lockstep=CONFIG["task2vec"]["lockstep"],
+    params:
+        # only the identity, which is in the output path: a param change never reruns it
+        identity=embedding_identity,
     script:
         "../scripts/embed_shard.py"

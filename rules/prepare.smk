@@ -3,6 +3,7 @@
 rule prepare_dataset:
     input:
         probe=prepare_input,
+        files=get_data_files,
     output:
         "results/datasets/{dataset}/documents.parquet",
     log:
@@ -11,6 +12,9 @@ rule prepare_dataset:
         dataset="|".join(LOCAL_DATASETS) or "none",
     conda:
         "../envs/task2vec.yaml"
+    resources:
+        mem_mb=doubled_on_retry(CPU_JOB_MB),
+        runtime=doubled_on_retry(CPU_JOB_MINUTES),
     params:
         spec=data_spec,
         probe=prepare_probe,

@@ -7,6 +7,9 @@ rule build_probe:
         "logs/build_probe/{probe}.log",
     conda:
         "../envs/task2vec.yaml"
+    resources:
+        mem_mb=doubled_on_retry(CPU_JOB_MB),
+        runtime=doubled_on_retry(CPU_JOB_MINUTES),
     params:
         build=probe_build,
     script:

@@ -9,6 +9,9 @@ rule sample_batches:
         "logs/sample_batches/{dataset}.log",
     conda:
         "../envs/task2vec.yaml"
+    resources:
+        mem_mb=doubled_on_retry(CPU_JOB_MB),
+        runtime=doubled_on_retry(CPU_JOB_MINUTES),
     params:
         sampling=sampling,
         modality=modality,

@@ -5,6 +5,7 @@ import numpy as np
 import torch
 
 from task2vec_diversity.activations import mean_hidden_states
+from task2vec_diversity.gpus import job_device
 from task2vec_diversity.probe import load_model, resolved_revision
 from task2vec_diversity.runner import compute, run
 from task2vec_diversity.store import open_group, write_arrays
@@ -12,9 +13,7 @@ from task2vec_diversity.store import open_group, write_arrays
 
 def main(snakemake, log):
     torch.set_num_threads(snakemake.threads)
-    device = snakemake.params.device
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
+    device = job_device(snakemake.resources, log.info)  # the rule's gpu resource (gpus.py)
     probe = snakemake.params.probe
     batches = open_group(snakemake.input.batches)
     model = load_model(probe, device)
@@ -36,7 +35,7 @@ def main(snakemake, log):
         "probe_revision": resolved_revision(probe, model),
         "tokens_sha256": list(batches.attrs["tokens_sha256"]),
     }
-    write_arrays(snakemake.output[0], {"activations": vectors}, attrs)
+    write_arrays(snakemake.output[0], {"activations": vectors}, attrs, dims={"activations": ("batch", "feature")})
     log.info("mean last hidden states of %d batches, width %d", *vectors.shape)
 
 

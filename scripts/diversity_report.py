@@ -47,7 +47,11 @@ def main(snakemake, log):
                 f"{m}@{provenance[m]['dataset_revision']}" for m in members if provenance[m]["dataset_revision"]
             ]
             attrs = {**provenance[members[0]], "dataset_revision": ", ".join(revisions) or None}
-            row = diversity_row(matrix, attrs, *boot, name=pool, groups=groups, paper=par.paper.get(pool))
+            dropped = [provenance[m].get("pool", {}).get("duplicates_dropped") for m in members]
+            dropped = None if None in dropped else sum(dropped)
+            row = diversity_row(
+                matrix, attrs, *boot, name=pool, groups=groups, paper=par.paper.get(pool), duplicates=dropped
+            )
             rows.append({**row, **noise_columns(None, None, *boot)})
         table = pd.DataFrame(rows, columns=COLUMNS)
         histogram_figure(

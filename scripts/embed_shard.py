@@ -6,6 +6,7 @@ import time
 
 import torch
 
+from task2vec_diversity.gpus import job_device
 from task2vec_diversity.noise import repeat_seed
 from task2vec_diversity.probe import load_image_processor, load_model, resolved_revision
 from task2vec_diversity.runner import library_versions, run
@@ -49,9 +50,8 @@ def main(snakemake, log):
     start = time.perf_counter()
     torch.set_num_threads(snakemake.threads)
     identity = snakemake.params.identity
-    device = snakemake.params.device
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
+    # the rule's gpu resource says whether this job asked for a GPU (task2vec.device, see gpus.py)
+    device = job_device(snakemake.resources, log.info)
     # rule embed_noise: the first noise_batches batches again, with the seeds of re-embedding `repeat`
     repeat = getattr(snakemake.params, "repeat", 0)
     if repeat:
@@ -64,7 +64,7 @@ def main(snakemake, log):
     if repeat:
         settings = dataclasses.replace(settings, seed=repeat_seed(settings.seed, repeat))
     load = image_tasks if kind == "image" else token_batches
-    lockstep = getattr(snakemake.params, "lockstep", 1)  # text batches fine-tuned together
+    lockstep = getattr(snakemake.resources, "lockstep", 1)  # text batches fine-tuned together
     model, embeddings = load(batches, list(outputs), identity["probe"], settings, device, log.info, lockstep)
     revision = resolved_revision(identity["probe"], model)
     versions = library_versions()

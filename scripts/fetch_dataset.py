@@ -14,6 +14,11 @@ def main(snakemake, log):
         pool = prepare(snakemake.wildcards.dataset, spec, work_dir=snakemake.params.work_dir)
     pool.to_parquet(snakemake.output[0], index=False)
     log.info("%d documents from source %s at commit %s", len(pool), spec["source"], pool.attrs.get("dataset_revision"))
+    log.info(
+        "dropped %s rows without a text or with an empty one, and %d exact duplicates (texts seen before)",
+        "uncounted" if pool.attrs.get("empty_dropped") is None else pool.attrs["empty_dropped"],
+        pool.attrs.get("duplicates_dropped", 0),
+    )
 
 
 run(snakemake, main)  # noqa: F821

@@ -30,7 +30,8 @@ def main(snakemake, log):
         seeds.append(used)
     with compute(log.info, "noise floor"):
         distances = noise_distances(np.stack(stacks, axis=1))
-    write_arrays(snakemake.output[0], {"distances": distances}, {**attrs, "n_batches": len(own), "seeds": seeds})
+    attrs = {**attrs, "n_batches": len(own), "seeds": seeds}
+    write_arrays(snakemake.output[0], {"distances": distances}, attrs, dims={"distances": ("batch", "seed_pair")})
     log.info(
         "noise floor of %s: %.6f over %d batches x %d seeds (%d distances)",
         attrs["dataset"],

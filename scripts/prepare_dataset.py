@@ -1,5 +1,6 @@
 """Prepare a dataset: its pool of non-empty documents, in sampling order."""
 
+from task2vec_diversity.inputs import library_version
 from task2vec_diversity.runner import compute, run
 from task2vec_diversity.sources import prepare
 
@@ -14,8 +15,17 @@ def main(snakemake, log):
         tokenizer = load_tokenizer(probe)
     with compute(log.info, "prepare"):
         pool = prepare(snakemake.wildcards.dataset, spec, tokenizer)
+    pool.attrs["library"] = library_version()  # the pool's provenance (pandas keeps attrs in the parquet file)
     pool.to_parquet(snakemake.output[0], index=False)
     log.info("%d documents from source %s", len(pool), spec["source"])
+    if "duplicates_dropped" in pool.attrs:
+        log.info(
+            "dropped %s rows without a text or with an empty one, and %d exact duplicates (texts seen before)",
+            pool.attrs["empty_dropped"],
+            pool.attrs["duplicates_dropped"],
+        )
+    for path, sha in pool.attrs.get("files_sha256", {}).items():
+        log.info("file %s sha256 %s", path, sha)
 
 
 run(snakemake, main)  # noqa: F821

@@ -8,7 +8,9 @@ import pandas as pd
 
 from task2vec_diversity import images
 from task2vec_diversity.batches import sample
-from task2vec_diversity.probe import load_image_processor, load_tokenizer
+from task2vec_diversity.config import check_length
+from task2vec_diversity.inputs import library_version
+from task2vec_diversity.probe import load_image_processor, load_tokenizer, max_positions
 from task2vec_diversity.runner import compute, run
 from task2vec_diversity.store import write_arrays
 
@@ -17,6 +19,8 @@ def main(snakemake, log):
     if snakemake.params.modality == "image":
         return sample_tasks(snakemake, log)
     sampling = snakemake.params.sampling
+    # a hub probe's length is known once it is here: refused before any embedding
+    check_length(snakemake.wildcards.dataset, sampling["max_length"], max_positions(snakemake.params.probe))
     tokenizer = load_tokenizer(snakemake.params.probe)
     pool = pd.read_parquet(snakemake.input.documents)
     with compute(log.info, "sample"):
@@ -31,6 +35,8 @@ def main(snakemake, log):
         "vocab_size": len(tokenizer),
         "tokens_sha256": hashes,
         "dataset_revision": pool.attrs.get("dataset_revision"),  # the hub commit its documents came from
+        "pool": pool.attrs,  # the pool's provenance: its files' hashes, rows dropped, library
+        "library": library_version(),
     }
     n, b, length = arrays["input_ids"].shape
     chunks = {"input_ids": (1, b, length), "attention_mask": (1, b, length)}
@@ -56,6 +62,8 @@ def sample_tasks(snakemake, log):
         "image_processor": json.loads(processor.to_json_string()),
         "tokens_sha256": hashes,  # one hash per task, of its pixels and labels
         "dataset_revision": pool.attrs.get("dataset_revision"),
+        "pool": pool.attrs,
+        "library": library_version(),
     }
     n, b, *shape = arrays["pixels"].shape
     chunks = {"pixels": (1, b, *shape), "labels": (1, b)}

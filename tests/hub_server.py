@@ -13,12 +13,12 @@ import hashlib
 import json
 import re
 import threading
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
-NOW = datetime(2026, 1, 1, tzinfo=timezone.utc).isoformat().replace("+00:00", ".000Z")
+NOW = datetime(2026, 1, 1, tzinfo=UTC).isoformat().replace("+00:00", ".000Z")
 
 
 def commit_of(repo_id: str) -> str:

@@ -30,6 +30,14 @@ USER_PROFILE = ROOT / "profiles/slurm/config.yaml"
 SLURM_SCRIPTS = ROOT / "tests/slurm"
 RUN_LIMIT = 900  # seconds for one Snakemake run through SLURM; the tiny workflow takes 1-3 minutes
 LOCAL_RULES = ("distance_matrix", "diversity_report")
+SUBMITTED_RULES = ("build_probe", "prepare_dataset", "sample_batches")
+
+
+def cpu_config(workdir: Path) -> dict:
+    """The tiny workflow, embedded on CPUs: the cluster's GPUs are fake (device files, no CUDA)."""
+    config = tiny_config(workdir)
+    config["task2vec"]["device"] = "cpu"
+    return config
 
 
 def why_skip() -> str | None:
@@ -68,24 +76,21 @@ def cluster():
 
 
 def cluster_profile(directory: Path, cluster: dict) -> Path:
-    """A profile layered on profiles/slurm: this cluster's account and partition, memory that fits.
-
-    Snakemake replaces a top-level key of an earlier profile, so the keys set here are the user's
-    with only these values changed; GPUs, runtimes, retries and everything else stay the user's.
-    """
+    """The user's own profile on top of profiles/slurm (docs/slurm.md, "Your cluster"): this
+    cluster's account, its partition for CPU jobs and for the embeddings, and memory that fits
+    the node (the rules declare 4 GB and 16 GB; set-resources overrides only mem_mb). Nothing in
+    profiles/slurm is edited or copied: its keys stay as they are."""
     user = yaml.safe_load(USER_PROFILE.read_text())
-    defaults = {**user["default-resources"], "slurm_partition": cluster["PARTITION"], "mem_mb": "500 * attempt"}
+    defaults = {"slurm_partition": cluster["PARTITION"], "mem_mb": "500 * attempt"}
     profile = {"default-resources": defaults, "latency-wait": 5, "slurm-init-seconds-before-status-checks": 2}
     if cluster["WITH_DBD"] == "1":
         defaults["slurm_account"] = cluster["ACCOUNT"]
     else:  # no accounting: no account to check, and sacct does not work (MinJobAge >= 3 x 2 s)
-        del defaults["slurm_account"]
         profile.update({"slurm-no-account": True, "slurm-status-command": "squeue"})
     # one thread per job on this small node, as in the local run the results are compared with
     profile["set-threads"] = {rule: 1 for rule in user.get("set-threads", {})}
-    profile["set-resources"] = {
-        rule: {**resources, "mem_mb": "1000 * attempt"} for rule, resources in user.get("set-resources", {}).items()
-    }
+    profile["set-resources"] = {rule: {"mem_mb": "500 * attempt"} for rule in SUBMITTED_RULES}
+    profile["set-resources"]["embed_shard"] = {"mem_mb": "1000 * attempt", "slurm_partition": cluster["PARTITION"]}
     path = directory / "profile"
     path.mkdir(exist_ok=True)
     (path / "config.yaml").write_text(yaml.safe_dump(profile, sort_keys=False))
@@ -123,7 +128,7 @@ def sbatch_calls(output: str) -> dict[str, list[str]]:
 @pytest.fixture(scope="module")
 def slurm_run(cluster, tmp_path_factory):
     workdir = tmp_path_factory.mktemp("slurm")
-    config = tiny_config(workdir)
+    config = cpu_config(workdir)
     code, output, seconds = run_on_slurm(workdir, config, cluster)
     assert code == 0, output[-5000:]
     print(f"tiny workflow through SLURM in {seconds:.0f} s")
@@ -134,7 +139,7 @@ def test_results_equal_a_local_run(slurm_run, tmp_path_factory):
     workdir, _, _ = slurm_run
     local = tmp_path_factory.mktemp("local")
     threads = [f"{rule}=1" for rule in yaml.safe_load(USER_PROFILE.read_text()).get("set-threads", {})]
-    run_ok(local, tiny_config(local), *(["--set-threads", *threads] if threads else []))
+    run_ok(local, cpu_config(local), *(["--set-threads", *threads] if threads else []))
     expected = pd.read_csv(local / "results/report/diversity.csv")
     pd.testing.assert_frame_equal(pd.read_csv(workdir / "results/report/diversity.csv"), expected, check_exact=True)
 
@@ -144,17 +149,12 @@ def test_jobs_went_through_sbatch_with_the_profile_resources(slurm_run, cluster)
     calls = sbatch_calls(output)
     assert {"build_probe", "prepare_dataset", "sample_batches"} <= set(calls), calls.keys()
     assert not set(calls) & set(LOCAL_RULES), "local rules must not be submitted"
-    user = yaml.safe_load(USER_PROFILE.read_text())
-    for rule, lines in calls.items():
+    for lines in calls.values():
         for line in lines:
             assert f"-p {cluster['PARTITION']}" in line and " -t " in line and " --mem " in line, line
-            gpu = user.get("set-resources", {}).get(rule, {}).get("gpu")
-            assert (f"--gpus={gpu}" in line) == bool(gpu), line
-    # the rules the profile gives a GPU ran as GPU jobs (on the cluster's fake GPUs)
+            assert "--gpus" not in line, line  # device cpu: no job asks for a GPU
     planned = planned_jobs(SimpleNamespace(stdout=output, stderr=""))
-    gpu_rules = [rule for rule, resources in user.get("set-resources", {}).items() if resources.get("gpu")]
-    assert gpu_rules == ["embed_shard"] and planned["embed_shard"] > 0
-    assert len(calls["embed_shard"]) == planned["embed_shard"], calls.get("embed_shard")
+    assert len(calls["embed_shard"]) == planned["embed_shard"] > 0, calls.get("embed_shard")
     # every embedding is its own cached output, whatever the rule that writes it
     assert len(list((workdir / "results/embeddings/local").rglob("batch*.zarr"))) == 3
     (workdir / "sbatch-lines.txt").write_text("".join(lines[0] + "\n" for lines in calls.values()))
@@ -162,7 +162,7 @@ def test_jobs_went_through_sbatch_with_the_profile_resources(slurm_run, cluster)
 
 def test_a_failing_job_is_reported_as_failed_after_a_retry_with_more_resources(slurm_run, cluster):
     workdir, config, _ = slurm_run
-    (workdir / "few.jsonl").write_text("".join('{"text": "a b"}\n' for _ in range(5)))
+    (workdir / "few.jsonl").write_text("".join(f'{{"text": "a {w}"}}\n' for w in "bcdef"))
     broken = {**config, "datasets": {**config["datasets"], "bad": {"source": "files", "files": ["few.jsonl"]}}}
     code, output, seconds = run_on_slurm(workdir, broken, cluster, "results/batches/bad/tokens.zarr")
     assert code not in (0, 124, 137), output[-5000:]  # failed, and not by our timeout
@@ -199,3 +199,21 @@ def test_hub_ids_run_with_the_compute_jobs_offline(cluster, tmp_path_factory, te
     table = pd.read_csv(workdir / "results/report/diversity.csv")
     assert list(table.dataset) == ["nih", "local"] and table.diversity.between(0, 1).all()
     print(f"hub ids through SLURM in {seconds:.0f} s")
+
+
+def test_an_embedding_asks_slurm_for_a_gpu_and_stops_when_it_sees_none(slurm_run, cluster):
+    """device auto: the rule's gpu resource becomes sbatch --gpus=1; on this cluster's fake GPUs
+    the job sees no CUDA device and stops with one line, after its retry; nothing is lost."""
+    workdir, config, _ = slurm_run
+    before = sorted(p.name for p in (workdir / "results/embeddings/local").rglob("batch*.zarr"))
+    auto = {**config, "task2vec": {**config["task2vec"], "device": "auto"}}
+    auto["datasets"] = {**config["datasets"], "local": {**config["datasets"]["local"], "sampling": {"n_batches": 4}}}
+    code, output, seconds = run_on_slurm(workdir, auto, cluster, "results/distances/local.zarr")
+    assert code not in (0, 124, 137), output[-5000:]
+    lines = sbatch_calls(output)["embed_shard"]
+    assert lines and all(" --gpus=1" in line for line in lines), lines
+    log = next((workdir / "logs/embed_shard/local").glob("*/shard0003.log")).read_text()
+    errors = [line for line in log.splitlines() if " ERROR " in line]
+    assert len(errors) == 1 and "embed_shard asked for a GPU but sees none" in errors[0], log
+    assert sorted(p.name for p in (workdir / "results/embeddings/local").rglob("batch*.zarr")) == before
+    print(f"GPU-required failure reported after {seconds:.0f} s")

@@ -3,7 +3,9 @@ and what to delete, exits non-zero and keeps the other results; doing what the l
 gives the original coefficients back. (Before stores carried checksums these runs printed
 diversity 0.0, NaN, or zstd's traceback.)"""
 
+import re
 import shutil
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -31,9 +33,32 @@ def fails_naming(result, store, problem):
     assert "Traceback" not in output
 
 
-def test_damaged_stores_stop_with_one_line_and_the_fix_restores_the_results(tmp_path):
-    config = small_config(tmp_path)
-    run_ok(tmp_path, config)
+DOCS = Path(__file__).resolve().parents[1] / "docs/results.md"
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("stores")
+    config = small_config(workdir)
+    run_ok(workdir, config)
+    return workdir, config
+
+
+def test_the_notebook_example_runs_on_a_finished_run(finished, monkeypatch):
+    """docs/results.md's example, extracted and run in the run's folder (its asserts check the
+    API against the report: the matrix's mean is the reported diversity)."""
+    workdir, _ = finished
+    (code,) = re.findall(r"```python\n(.*?)```", DOCS.read_text(), flags=re.S)
+    monkeypatch.chdir(workdir)
+    namespace = {}
+    exec(compile(code, str(DOCS), "exec"), namespace)
+    assert namespace["emb"].sizes == {"batch": 3, "component": 20 + 2 + 16 + 16 * 5 + 64 + 16}
+    assert list(namespace["prov"]["seed"]) == [42, 43, 44]
+    assert "diversity" in namespace["tables"]
+
+
+def test_damaged_stores_stop_with_one_line_and_the_fix_restores_the_results(finished):
+    tmp_path, config = finished
     table = tmp_path / "results/report/diversity.csv"
     before = pd.read_csv(table).set_index("dataset")["diversity"]
     assert (before > 0).all()

@@ -228,8 +228,8 @@ def test_unknown_config_key_fails_with_one_line(finished_run):
 )
 def test_bad_dataset_fails_with_one_line_and_keeps_results(finished_run, dataset, message):
     workdir, config = finished_run
-    (workdir / "few.jsonl").write_text("".join(json.dumps({"text": "a b"}) + "\n" for _ in range(5)))
-    (workdir / "single.jsonl").write_text("".join(json.dumps({"text": "a"}) + "\n" for _ in range(12)))
+    (workdir / "few.jsonl").write_text("".join(json.dumps({"text": f"a {w}"}) + "\n" for w in "bcdef"))
+    (workdir / "single.jsonl").write_text("".join(json.dumps({"text": w}) + "\n" for w in "abcdefghijkl"))
     changed = {**config, "datasets": {**config["datasets"], "bad": dataset}}
     result = snakemake(workdir, changed, "results/batches/bad/tokens.zarr")
     _fails_with_one_line(result, message)

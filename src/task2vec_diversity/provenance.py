@@ -7,6 +7,7 @@ import json
 import numpy as np
 
 from .errors import ProvenanceError
+from .inputs import library_version
 from .store import read_array
 
 
@@ -62,6 +63,8 @@ def load_embeddings(paths, expected_identity: dict, batches_attrs: dict) -> tupl
         "batch_size": batches_attrs["sampling"]["batch_size"],
         "max_length": batches_attrs["sampling"]["max_length"],
         "n_batches": len(vectors),
+        "pool": batches_attrs.get("pool", {}),  # the documents' provenance (files, rows dropped)
+        "library": library_version(),  # the code that computes the distances from them
     }
     return np.stack(vectors), shared
 

@@ -18,6 +18,7 @@ COLUMNS = [
     "variant",
     "n_batches",
     "batch_size",
+    "duplicates_dropped",
     "diversity",
     "ci95_paper",
     "ci95",
@@ -54,9 +55,14 @@ def diversity_row(
     name: str | None = None,
     groups=None,
     paper: float | None = None,
+    duplicates: int | None = None,
 ) -> dict:
     """One row of the diversity table from a dataset's (or a pool's, with ``groups``)
-    distance matrix and its provenance, beside the paper's value when there is one."""
+    distance matrix and its provenance, beside the paper's value when there is one.
+    ``duplicates``: exact duplicate documents dropped from its pool (by default read from the
+    provenance; None, an empty cell, for sources that are not deduplicated: generated ones)."""
+    if duplicates is None:
+        duplicates = attrs.get("pool", {}).get("duplicates_dropped")
     coef = coefficient(matrix, replicates=replicates, seed=seed, square=True, groups=groups)
     identity = attrs["identity"]
     paper = float("nan") if paper is None else float(paper)
@@ -69,6 +75,7 @@ def diversity_row(
         "variant": identity["task2vec"]["variant"],
         "n_batches": matrix.shape[0],
         "batch_size": attrs["batch_size"],
+        "duplicates_dropped": duplicates,
         "diversity": coef.value,
         "ci95_paper": coef.ci95_paper,
         "ci95": coef.ci95,
@@ -127,6 +134,8 @@ def markdown_table(table: pd.DataFrame) -> str:
     rule = "|" + "|".join("---" for _ in table.columns) + "|"
 
     def cell(value):
+        if value is None:
+            return ""
         return f"{value:.4g}" if isinstance(value, float) else str(value)
 
     rows = ["| " + " | ".join(cell(v) for v in row) + " |" for row in table.itertuples(index=False)]

@@ -58,6 +58,7 @@ def run(snakemake, main) -> None:
     offline = all(os.environ.get(k) == "1" for k in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"))
     logger.info("hub: %s", "offline (HF_HUB_OFFLINE=1, HF_DATASETS_OFFLINE=1)" if offline else "online")
     try:
+        check_checkout(snakemake)
         main(snakemake, logger)
     except UserError as error:
         logger.error("%s", error)
@@ -80,14 +81,27 @@ def run(snakemake, main) -> None:
     os._exit(0)
 
 
+def check_checkout(snakemake) -> None:
+    """Refuse to run a job with another copy of the library than the workflow's own (the one
+    its scripts' folder links to, which the Snakefile validated the config with)."""
+    own = os.path.join(getattr(snakemake, "scriptdir", None) or "", "task2vec_diversity")
+    here = os.path.dirname(os.path.realpath(__file__))
+    if os.path.isdir(own) and os.path.realpath(own) != here:
+        raise UserError(
+            f"this job imported task2vec_diversity from {here}, not the workflow's own {os.path.realpath(own)}: "
+            "another copy is installed or on PYTHONPATH; uninstall it (pip uninstall task2vec-diversity) or remove it"
+        )
+
+
 def library_versions() -> dict:
     """Versions of what an embedding's numbers depend on."""
     import platform
     from importlib.metadata import version
 
     from . import __version__
+    from .inputs import library_version
 
-    versions = {"python": platform.python_version(), "task2vec_diversity": __version__}
+    versions = {"python": platform.python_version(), "task2vec_diversity": __version__, "library": library_version()}
     for package in ("torch", "transformers", "numpy", "datasets", "tokenizers", "zarr"):
         versions[package] = version(package)
     return versions

@@ -22,6 +22,7 @@ import pandas as pd
 
 from .config import FILE_FORMATS, IMAGE_SOURCES
 from .errors import DataError
+from .inputs import files_sha256
 
 log = logging.getLogger(__name__)
 
@@ -49,13 +50,14 @@ def pool_size(spec: dict) -> int:
     return spec["sampling"]["n_batches"] * spec["sampling"]["batch_size"]
 
 
-def _check_enough(name: str, found: int, spec: dict) -> None:
+def _check_enough(name: str, found: int, spec: dict, duplicates: int = 0) -> None:
     """Distinct batches need n_batches x batch_size documents; with reuse, one batch's worth."""
     s = spec["sampling"]
     if found >= (s["batch_size"] if s["reuse_documents"] else pool_size(spec)):
         return
+    dropped = f" (after dropping {duplicates} exact duplicates)" if duplicates else ""
     raise DataError(
-        f"dataset '{name}' has {found} non-empty documents but {s['n_batches']} batches x {s['batch_size']} "
+        f"dataset '{name}' has {found} non-empty documents{dropped} but {s['n_batches']} batches x {s['batch_size']} "
         f"documents need {pool_size(spec)}; lower n_batches or batch_size, or set sampling.reuse_documents: true"
     )
 
@@ -107,22 +109,72 @@ def _texts(name: str, spec: dict):
     if spec["order"] == "random":
         index = index[np.random.default_rng(spec["sampling"]["seed"]).permutation(len(index))]
     texts = ds[field]
-    rows = ((int(i), texts[i]) for i in index)
-    return ((i, t) for i, t in rows if isinstance(t, str) and t.strip())
+    return ((int(i), texts[i]) for i in index)  # every row: prepare_texts drops the empty ones and the duplicates
+
+
+def _not_text(name: str, spec: dict, doc_id, value) -> DataError:
+    """A text field whose values are not strings (numbers, lists, bytes) names its type."""
+    where = f" of {', '.join(spec['files'])}" if spec["source"] == "files" else f" of {spec['path']}"
+    fix = "decode it to UTF-8 text first, or " if isinstance(value, (bytes, bytearray)) else ""
+    return DataError(
+        f"dataset '{name}': text field '{spec['text_field']}'{where} holds {type(value).__name__} values, not text "
+        f"(document {doc_id}: {str(value)[:40]!r}); {fix}set datasets.{name}.text_field to a field of strings"
+    )
+
+
+def distinct_texts(name: str, spec: dict, rows, needed: int) -> tuple[list, int, int]:
+    """The first ``needed`` documents of (id, text) rows in sampling order, each text once:
+    rows without a text or with an empty one are dropped, and so are exact duplicates (a
+    text whose hash an earlier document has), so distinct batches hold distinct documents.
+    Returns the kept (id, text, sha256) and the counts of empty and duplicate rows dropped."""
+    kept, seen, empty, duplicates = [], set(), 0, 0
+    try:
+        for i, t in rows:
+            if len(kept) == needed:
+                break
+            if t is None or (isinstance(t, str) and not t.strip()):
+                empty += 1
+            elif not isinstance(t, str):
+                raise _not_text(name, spec, i, t)
+            elif (sha := text_sha(t)) in seen:
+                duplicates += 1
+            else:
+                seen.add(sha)
+                kept.append((str(i), t, sha))
+    except UnicodeDecodeError as error:
+        raise DataError(
+            f"dataset '{name}': a document is not UTF-8 ({error.reason} at byte {error.start}); "
+            "re-encode the data files as UTF-8"
+        ) from None
+    return kept, empty, duplicates
 
 
 def prepare_texts(name: str, spec: dict, work_dir=None) -> pd.DataFrame:
-    """The first documents of a hub or files source in sampling order, as many as needed.
-    A streamed hub dataset resumes from ``work_dir`` (its parts) when a download was cut."""
+    """The first documents of a hub or files source in sampling order, as many as needed,
+    each text once (distinct_texts). A streamed hub dataset resumes from ``work_dir`` (its
+    parts) when a download was cut, and streams further when duplicates were dropped. The
+    counts of rows dropped, and the local files' hashes, are in the pool's ``attrs``."""
+    files = files_sha256(name, spec)  # local text files checked to be UTF-8 before any row is read
     needed = pool_size(spec)
     if spec["source"] == "hub" and spec["streaming"]:
-        rows, revision = stream_hub(name, spec, needed, work_dir)
+        asked = needed
+        while True:
+            streamed, revision = stream_hub(name, spec, asked, work_dir)
+            kept, empty, duplicates = distinct_texts(name, spec, streamed, needed)
+            if len(kept) == needed or len(streamed) < asked:
+                break
+            asked += needed - len(kept)  # the first rows in sampling order stay the same
+        empty = None  # stream_hub skips the empty rows as it streams: not counted
     else:
-        rows, revision = list(itertools.islice(_texts(name, spec), needed)), None
-    _check_enough(name, len(rows), spec)
-    ids, texts = zip(*rows)
-    pool = pd.DataFrame({"document_id": [str(i) for i in ids], "text": texts, "sha256": [text_sha(t) for t in texts]})
-    pool.attrs["dataset_revision"] = revision
+        (kept, empty, duplicates), revision = distinct_texts(name, spec, _texts(name, spec), needed), None
+    _check_enough(name, len(kept), spec, duplicates)
+    pool = pd.DataFrame(kept, columns=["document_id", "text", "sha256"])
+    pool.attrs = {
+        "dataset_revision": revision,
+        "duplicates_dropped": duplicates,
+        "empty_dropped": empty,
+        "files_sha256": files,
+    }
     return pool
 
 
@@ -483,6 +535,8 @@ def prepare_mix(name: str, spec: dict, work_dir=None) -> pd.DataFrame:
     batches = [pool.iloc[i * c : (i + 1) * c] for i in range(n) for pool, c in zip(pools, counts)]
     mixed = pd.concat(batches, ignore_index=True)
     found = {c: r for c, r in revisions.items() if r}
+    mixed.attrs = {key: sum(p.attrs.get(key, 0) for p in pools) for key in ("duplicates_dropped", "empty_dropped")}
+    mixed.attrs["files_sha256"] = {k: v for p in pools for k, v in p.attrs.get("files_sha256", {}).items()}
     mixed.attrs["dataset_revision"] = ", ".join(f"{c}@{r}" for c, r in found.items()) or None
     return mixed
 

@@ -29,6 +29,9 @@ import torch.nn.functional as F
 from transformers.activations import NewGELUActivation
 
 from .config import VARIANTS
+from .schema import defaults
+
+_METHOD = defaults("task2vec_method")  # the defaults of config.schema.yaml
 
 PRECISIONS = ("fp32", "tf32", "bf16")
 
@@ -57,16 +60,16 @@ def precision(name: str, device: torch.device | str):
 
 @dataclass(frozen=True)
 class Settings:
-    variant: str = "reference"
-    epochs: int = 10
-    lr: float = 5e-5
-    eps: float = 1e-8
-    weight_decay: float = 1e-4
-    minibatch_size: int = 8
-    finetune: bool = True
-    seed: int = 42
-    fisher_samples: int = 1
-    precision: str = "fp32"
+    variant: str = _METHOD["variant"]
+    epochs: int = _METHOD["epochs"]
+    lr: float = _METHOD["lr"]
+    eps: float = _METHOD["eps"]
+    weight_decay: float = _METHOD["weight_decay"]
+    minibatch_size: int = _METHOD["minibatch_size"]
+    finetune: bool = _METHOD["finetune"]
+    seed: int = _METHOD["seed"]
+    fisher_samples: int = _METHOD["fisher_samples"]
+    precision: str = _METHOD["precision"]
 
     def __post_init__(self):
         if self.precision not in PRECISIONS:

@@ -1,0 +1,133 @@
+"""What a result is made from, recorded in its provenance: the local data files a dataset
+reads (their content hashes, so that an edited file reruns its dataset and only it) and the
+library's own version (so that a result says which code computed it). See docs/integrity.md.
+"""
+
+from __future__ import annotations
+
+import codecs
+import functools
+import glob
+import hashlib
+import json
+import os
+import subprocess
+from pathlib import Path
+
+from .errors import DataError
+
+# compressed files are read by ``datasets`` through fsspec: their bytes are not text
+COMPRESSED = (".gz", ".bz2", ".xz", ".zst", ".lz4", ".zip")
+CHUNK = 1 << 20
+
+
+def local_files(spec: dict) -> list[str]:
+    """The local data files a dataset reads: a files source's ``files`` (globs expanded, URLs
+    left out), and for a mix its components' files."""
+    if spec.get("source") == "mix":
+        return sorted({f for part in spec["components"].values() for f in local_files(part["spec"])})
+    if spec.get("source") != "files":
+        return []
+    found = []
+    for pattern in spec["files"]:
+        if "://" in pattern:
+            continue
+        found += sorted(glob.glob(pattern, recursive=True)) if glob.has_magic(pattern) else [pattern]
+    return list(dict.fromkeys(found))
+
+
+def _is_text(path: str, fmt: str | None) -> bool:
+    return fmt in ("jsonl", "json", "txt") and not path.endswith(COMPRESSED)
+
+
+def file_sha256(path: str, fmt: str | None = None, name: str = "") -> str:
+    """SHA-256 of a file's content; a text file (jsonl, json, txt) is also checked to be
+    UTF-8, whatever rows the batches would sample, and an invalid byte stops with one line."""
+    sha, decoder = hashlib.sha256(), codecs.getincrementaldecoder("utf-8")() if _is_text(path, fmt) else None
+    line, offset = 1, 0
+    with open(path, "rb") as f:
+        while chunk := f.read(CHUNK):
+            sha.update(chunk)
+            if decoder is not None:
+                try:
+                    decoder.decode(chunk)
+                except UnicodeDecodeError as error:
+                    data = error.object  # the bytes the decoder held from the last chunk, then this one
+                    where = offset - (len(data) - len(chunk)) + error.start
+                    line += data[len(data) - len(chunk) : error.start].count(b"\n")
+                    raise DataError(
+                        f"dataset '{name}': {path} is not UTF-8 (byte 0x{data[error.start]:02x} at offset {where}, "
+                        f"line {line}); re-encode it as UTF-8 (e.g. iconv -f latin1 -t utf-8) or fix that line"
+                    ) from None
+                line += chunk.count(b"\n")
+            offset += len(chunk)
+    if decoder is not None:
+        try:
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            raise DataError(
+                f"dataset '{name}': {path} ends inside a UTF-8 character (truncated?); re-encode it as UTF-8"
+            ) from None
+    return sha.hexdigest()
+
+
+def files_sha256(name: str, spec: dict) -> dict[str, str]:
+    """{file: SHA-256} of a dataset's local files, text files checked to be UTF-8."""
+    if spec.get("source") == "mix":
+        return {k: v for part in spec["components"].values() for k, v in files_sha256(name, part["spec"]).items()}
+    return {path: file_sha256(path, spec.get("format"), name) for path in local_files(spec)}
+
+
+def cached_sha256(paths, cache: str | Path | None = None) -> dict[str, str]:
+    """{file: SHA-256}, remembered in ``cache`` (a JSON file) by path, size and modification
+    time: each file is read once, and again only when it changes. A missing file is left out
+    (Snakemake reports it as a missing input of its dataset)."""
+    known = {}
+    if cache is not None and os.path.exists(cache):
+        try:
+            known = json.loads(Path(cache).read_text())
+        except (OSError, ValueError):
+            known = {}
+    out, changed = {}, False
+    for path in paths:
+        try:
+            stat = os.stat(path)
+        except OSError:
+            continue
+        stamp = f"{os.path.realpath(path)} {stat.st_size} {stat.st_mtime_ns}"
+        if known.get(stamp) is None:
+            known[stamp] = file_sha256(path)
+            changed = True
+        out[path] = known[stamp]
+    if changed and cache is not None:
+        Path(cache).parent.mkdir(parents=True, exist_ok=True)
+        tmp = f"{cache}.{os.getpid()}.tmp"
+        Path(tmp).write_text(json.dumps(known, indent=0, sort_keys=True))
+        os.replace(tmp, cache)
+    return out
+
+
+@functools.cache
+def library_version() -> dict:
+    """The library that runs: its folder, and its version: ``git <commit>`` when the library's
+    files are committed, else ``sha256 <hash of its source files>`` (always given as
+    source_sha256 too, so that two checkouts with the same code compare equal)."""
+    here = Path(__file__).resolve().parent
+    sha = hashlib.sha256()
+    for path in sorted(p for p in here.rglob("*") if p.suffix in (".py", ".yaml", ".json") and p.is_file()):
+        sha.update(path.relative_to(here).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    source = sha.hexdigest()[:16]
+    commit = None
+    try:
+        git = ["git", "-C", str(here)]
+        status = subprocess.run([*git, "status", "--porcelain", "--", "."], capture_output=True, text=True, timeout=10)
+        if status.returncode == 0 and not status.stdout.strip():
+            head = subprocess.run([*git, "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
+            commit = head.stdout.strip() if head.returncode == 0 else None
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return {
+        "path": str(here),
+        "version": f"git {commit}" if commit else f"sha256 {source}",
+        "source_sha256": source,
+    }
