@@ -35,6 +35,12 @@ IMAGE_SOURCES = ("hub_images", "image_folder", "digits")  # few-shot tasks of la
 SOURCES = tuple(_SOURCES)
 VARIANTS = tuple(schema.properties("task2vec_method")["variant"]["enum"])
 FILE_FORMATS = {"jsonl": "json", "json": "json", "parquet": "parquet", "txt": "text"}
+# precisions the engine has that a config may not ask for: each must keep the embedding within
+# rtol 1e-3 of fp32 and distances within 1e-4 (benchmarks/gpu_check.py, docs/performance.md)
+REFUSED_PRECISIONS = {
+    "bf16": "bf16 autocast misses its tolerance (measured on a CPU: embeddings 6.7e-2 relative, distances 1.2e-4)",
+    "tf32": "tf32 is not measured on a GPU yet (on a CPU it is fp32); run benchmarks/gpu_check.py there",
+}
 # sampling keys of image datasets only: a task is n_way classes with k_shot images each
 TASK_SAMPLING_KEYS = ("n_way", "k_shot")
 # the library's defaults, read from the schema
@@ -387,6 +393,10 @@ def _dataset(name: str, spec: dict, given: dict, config: dict) -> dict:
         out["sampling"] = {k: v for k, v in out["sampling"].items() if k not in TASK_SAMPLING_KEYS}
     method = {k: v for k, v in config["task2vec"].items() if k not in EXECUTION_KEYS}
     out["task2vec"] = {**method, **(given.get("task2vec") or {})}
+    if out["task2vec"].get("precision") in REFUSED_PRECISIONS:
+        raise ConfigError(
+            f"config: '{where}.task2vec.precision' {REFUSED_PRECISIONS[out['task2vec']['precision']]}; use fp32"
+        )
     out["probe"] = _dataset_probe(name, given.get("probe"), config["probe"])
     if source in IMAGE_SOURCES and out["task2vec"]["variant"] != "reference":
         raise ConfigError(
