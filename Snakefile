@@ -37,7 +37,13 @@ localrules:
     sweep_report,
 
 
+# every report the config asks for: the outputs of the report rules it switches on
 rule all:
     default_target: True
     input:
-        REPORT_OUTPUTS,
+        rules.diversity_report.output,
+        rules.sweep_report.output if SWEEPS else [],
+        rules.alignment_report.output if ALIGNMENT else [],
+        rules.downstream_report.output if DOWNSTREAM else [],
+        rules.baselines_report.output if BASELINES else [],
+        rules.selection_report.output if SELECTION else [],

@@ -6,11 +6,13 @@ sys.path.insert(0, os.path.join(workflow.basedir, "src"))
 # and jobs import this checkout's library first, before any installed copy (Snakemake appends
 # the scripts' folder to the end of a job's sys.path; conda jobs drop PYTHONPATH, and
 # runner.run refuses to run another copy than the scripts' own)
-os.environ["PYTHONPATH"] = os.pathsep.join(
-    [
-        os.path.join(workflow.basedir, "src"),
-        *filter(None, [os.environ.get("PYTHONPATH")]),
-    ]
+os.environ.update(
+    PYTHONPATH=os.pathsep.join(
+        [
+            os.path.join(workflow.basedir, "src"),
+            *filter(None, [os.environ.get("PYTHONPATH")]),
+        ]
+    )
 )
 
 from task2vec_diversity import config as cfg
@@ -32,6 +34,30 @@ DATASETS = list(CONFIG["datasets"])
 POOLS = CONFIG["pools"]
 ALIGNMENT = CONFIG["alignment"]
 SWEEPS = CONFIG["sweeps"]
+PAPER_DIVERSITY = {
+    name: spec["paper_diversity"]
+    for name, spec in {**CONFIG["datasets"], **POOLS}.items()
+    if spec.get("paper_diversity") is not None
+}
+
+# the optional sections: downstream correlation, baselines, data selection
+DOWNSTREAM = CONFIG["downstream"]
+BASELINES = CONFIG["baselines"]
+SELECTION = CONFIG["selection"]
+# every (a, b) matrix the selection reads: each candidate with the target and with each candidate
+SELECTION_PAIRS = (
+    [(c, SELECTION["target"]) for c in SELECTION["candidates"]]
+    + [
+        (a, b)
+        for i, a in enumerate(SELECTION["candidates"])
+        for b in SELECTION["candidates"][i:]
+    ]
+    if SELECTION
+    else []
+)
+NOISE = CONFIG["noise_floor"]
+# the lexical baselines, the decomposition and the activation baseline read token batches
+TEXT_DATASETS = [d for d in DATASETS if cfg.modality(CONFIG["datasets"][d]) == "text"]
 # the probes built by the workflow, by where they are saved
 BUILT_PROBES = {
     cfg.built_probe_path(spec["probe"]["build"]): spec["probe"]["build"]
@@ -56,24 +82,6 @@ SHARD_OUTPUTS = (
     if SHARD_DIGITS
     else [directory("results/embeddings/{dataset}/{key}/batch{shard}.zarr")]
 )
-REPORT_OUTPUTS = [
-    "results/report/diversity.csv",
-    "results/report/diversity.md",
-    "results/report/distance_histograms.png",
-]
-if SWEEPS:
-    REPORT_OUTPUTS += [
-        "results/report/sweeps.csv",
-        "results/report/sweep_fits.csv",
-        "results/report/sweeps.png",
-    ]
-if ALIGNMENT:
-    REPORT_OUTPUTS += [
-        "results/report/alignment.csv",
-        "results/report/alignment_table.csv",
-        "results/report/alignment.md",
-        "results/report/alignment_heatmap.png",
-    ]
 
 
 wildcard_constraints:
@@ -102,25 +110,25 @@ def embedding_gpus(wildcards):
     return gpus.requested(CONFIG["task2vec"]["device"], workflow.non_local_exec)
 
 
-def sampling(wildcards):
+def get_sampling(wildcards):
     return CONFIG["datasets"][wildcards.dataset]["sampling"]
 
 
-def modality(wildcards):
+def get_modality(wildcards):
     """image (few-shot tasks for an image probe) or text (token batches)."""
     return cfg.modality(CONFIG["datasets"][wildcards.dataset])
 
 
-def data_spec(wildcards):
+def get_data_spec(wildcards):
     return cfg.data_spec(CONFIG["datasets"][wildcards.dataset])
 
 
-def dataset_probe(wildcards):
+def get_dataset_probe(wildcards):
     """The dataset's probe: hub id or path, revision, init, and how it is built."""
     return cfg.probe_spec(CONFIG, wildcards.dataset)
 
 
-def built_probe(wildcards):
+def get_built_probe(wildcards):
     """The folder of the dataset's probe when the workflow builds it."""
     spec = CONFIG["datasets"][wildcards.dataset]["probe"]
     return cfg.built_probe_path(spec["build"]) if spec["build"] else []
@@ -141,7 +149,7 @@ def get_probe_files(wildcards):
 
 def get_build_base(wildcards):
     """The local copy of the hub model a built probe starts from (``build.from``)."""
-    build = probe_build(wildcards)
+    build = get_probe_build(wildcards)
     if build["from"] and cfg.is_hub_id(build["from"]):
         return cfg.snapshot_path(build["from"], build["from_revision"])
     return []
@@ -164,7 +172,7 @@ def get_fetch_outputs(wildcards):
     return list(HUB_PROBES) + pools
 
 
-def probe_build(wildcards):
+def get_probe_build(wildcards):
     return BUILT_PROBES[f"results/probe/{wildcards.probe}"]
 
 
@@ -177,11 +185,11 @@ def made_with_tokenizer(wildcards):
     )
 
 
-def prepare_probe(wildcards):
-    return dataset_probe(wildcards) if made_with_tokenizer(wildcards) else None
+def get_prepare_probe(wildcards):
+    return get_dataset_probe(wildcards) if made_with_tokenizer(wildcards) else None
 
 
-def prepare_input(wildcards):
+def get_prepare_input(wildcards):
     return get_probe_files(wildcards) if made_with_tokenizer(wildcards) else []
 
 
@@ -204,7 +212,7 @@ def data_files_sha256(dataset):
     return FILES_SHA256[dataset]
 
 
-def embedding_identity(wildcards):
+def get_embedding_identity(wildcards):
     return cfg.embedding_spec(CONFIG, wildcards.dataset)
 
 
@@ -215,11 +223,11 @@ def embeddings_of(dataset):
     return [f"results/embeddings/{dataset}/{key}/batch{i:04d}.zarr" for i in range(n)]
 
 
-def embeddings(wildcards):
+def get_embeddings(wildcards):
     return embeddings_of(wildcards.dataset)
 
 
-def cross_inputs(wildcards):
+def get_cross_inputs(wildcards):
     return {
         "batches_a": f"results/batches/{wildcards.a}/tokens.zarr",
         "batches_b": f"results/batches/{wildcards.b}/tokens.zarr",
@@ -240,7 +248,7 @@ def matrix_path(a, b):
     return "results/distances/cross/{}/{}.zarr".format(*ordered(a, b))
 
 
-def pool_cross_matrices(wildcards):
+def get_pool_cross_matrices(wildcards):
     """The cross matrices of every pair of datasets of a pool (their own matrices come anyway)."""
     pairs = {
         ordered(a, b)
@@ -252,57 +260,11 @@ def pool_cross_matrices(wildcards):
     return [matrix_path(a, b) for a, b in sorted(pairs)]
 
 
-def alignment_matrices(wildcards):
+def get_alignment_matrices(wildcards):
     return [matrix_path(a, b) for a in ALIGNMENT["train"] for b in ALIGNMENT["eval"]]
 
 
-PAPER_DIVERSITY = {
-    name: spec["paper_diversity"]
-    for name, spec in {**CONFIG["datasets"], **POOLS}.items()
-    if spec.get("paper_diversity") is not None
-}
-
-
-# --- from measurement to decisions: downstream correlation, baselines, data selection ---
-DOWNSTREAM = CONFIG["downstream"]
-BASELINES = CONFIG["baselines"]
-SELECTION = CONFIG["selection"]
-# the lexical baselines read token batches: text datasets only
-BASELINE_DATASETS = [
-    d for d in DATASETS if cfg.modality(CONFIG["datasets"][d]) == "text"
-]
-if DOWNSTREAM:
-    REPORT_OUTPUTS += [
-        "results/report/downstream_fits.csv",
-        "results/report/downstream_alignment.png",
-        "results/report/downstream_diversity.png",
-    ]
-if BASELINES:
-    REPORT_OUTPUTS += [
-        "results/report/baselines.csv",
-        "results/report/baselines_agreement.csv",
-        "results/report/baselines.png",
-    ]
-if SELECTION:
-    REPORT_OUTPUTS += [
-        "results/report/selection_sources.csv",
-        "results/report/selected_documents.tsv",
-        "results/report/selection.png",
-    ]
-# every (a, b) matrix the selection reads: each candidate with the target and with each candidate
-SELECTION_PAIRS = (
-    [(c, SELECTION["target"]) for c in SELECTION["candidates"]]
-    + [
-        (a, b)
-        for i, a in enumerate(SELECTION["candidates"])
-        for b in SELECTION["candidates"][i:]
-    ]
-    if SELECTION
-    else []
-)
-
-
-def downstream_inputs(wildcards):
+def get_downstream_inputs(wildcards):
     inputs = {
         "results": DOWNSTREAM["results"],
         "diversity": "results/report/diversity.csv",
@@ -312,10 +274,59 @@ def downstream_inputs(wildcards):
     return inputs
 
 
-def selection_matrices(wildcards):
+def get_selection_matrices(wildcards):
     return [matrix_path(a, b) for a, b in SELECTION_PAIRS]
 
 
-def selection_manifests(wildcards):
+def get_selection_manifests(wildcards):
     """The candidates' manifests: the document ids of their batches."""
     return [f"results/batches/{c}/manifest.tsv" for c in SELECTION["candidates"]]
+
+
+def noise_batches(dataset):
+    """How many of a dataset's batches are embedded again (0: no noise floor)."""
+    if not NOISE["seeds"]:
+        return 0
+    n = CONFIG["datasets"][dataset]["sampling"]["n_batches"]
+    return min(NOISE["batches"], n)
+
+
+NOISE_DATASETS = [d for d in DATASETS if noise_batches(d)]
+
+
+def get_noise_inputs(wildcards):
+    """A noise floor's embeddings: the batches' own and their re-embeddings (one folder of
+    stores per other seed), in the folder of the dataset's current settings."""
+    dataset = wildcards.dataset
+    key = cfg.embedding_key(CONFIG, dataset, data_files_sha256(dataset))
+    return {
+        "batches": f"results/batches/{dataset}/tokens.zarr",
+        "own": embeddings_of(dataset)[: noise_batches(dataset)],
+        "repeats": [
+            f"results/embeddings/{dataset}/{key}/noise/repeat{r}"
+            for r in range(1, NOISE["seeds"] + 1)
+        ],
+    }
+
+
+def noise_floors_of(datasets):
+    return [
+        f"results/distances/noise/{d}.zarr" for d in datasets if d in NOISE_DATASETS
+    ]
+
+
+def get_noise_batches(wildcards):
+    return noise_batches(wildcards.dataset)
+
+
+def get_repeat(wildcards):
+    """The re-embedding's number, from its wildcard (1 to noise_floor.seeds)."""
+    return int(wildcards.repeat)
+
+
+def get_identity_a(wildcards):
+    return cfg.embedding_spec(CONFIG, wildcards.a)
+
+
+def get_identity_b(wildcards):
+    return cfg.embedding_spec(CONFIG, wildcards.b)

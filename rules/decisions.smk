@@ -1,6 +1,6 @@
 rule downstream_report:
     input:
-        unpack(downstream_inputs),
+        unpack(get_downstream_inputs),
     output:
         joined="results/report/downstream_joined.csv",
         fits=report(
@@ -31,13 +31,9 @@ rule downstream_report:
 
 rule baselines_report:
     input:
-        matrices=expand("results/distances/{dataset}.zarr", dataset=BASELINE_DATASETS),
-        batches=expand(
-            "results/batches/{dataset}/tokens.zarr", dataset=BASELINE_DATASETS
-        ),
-        activations=expand(
-            "results/activations/{dataset}.zarr", dataset=BASELINE_DATASETS
-        ),
+        matrices=expand("results/distances/{dataset}.zarr", dataset=TEXT_DATASETS),
+        batches=expand("results/batches/{dataset}/tokens.zarr", dataset=TEXT_DATASETS),
+        activations=expand("results/activations/{dataset}.zarr", dataset=TEXT_DATASETS),
     output:
         table=report(
             "results/report/baselines.csv",
@@ -60,7 +56,7 @@ rule baselines_report:
     conda:
         "../envs/task2vec.yaml"
     params:
-        datasets=BASELINE_DATASETS,
+        datasets=TEXT_DATASETS,
         baselines=BASELINES,
     script:
         "../scripts/baselines_report.py"
@@ -68,8 +64,8 @@ rule baselines_report:
 
 rule selection_report:
     input:
-        matrices=selection_matrices,
-        manifests=selection_manifests,
+        matrices=get_selection_matrices,
+        manifests=get_selection_manifests,
     output:
         sources=report(
             "results/report/selection_sources.csv",

@@ -1,7 +1,7 @@
 rule distance_matrix:
     input:
         batches="results/batches/{dataset}/tokens.zarr",
-        embeddings=embeddings,
+        embeddings=get_embeddings,
     output:
         directory("results/distances/{dataset}.zarr"),
     log:
@@ -9,14 +9,14 @@ rule distance_matrix:
     conda:
         "../envs/task2vec.yaml"
     params:
-        identity=embedding_identity,
+        identity=get_embedding_identity,
     script:
         "../scripts/distance_matrix.py"
 
 
 rule cross_distance_matrix:
     input:
-        unpack(cross_inputs),
+        unpack(get_cross_inputs),
     output:
         directory("results/distances/cross/{a}/{b}.zarr"),
     log:
@@ -24,7 +24,7 @@ rule cross_distance_matrix:
     conda:
         "../envs/task2vec.yaml"
     params:
-        identity_a=lambda wildcards: cfg.embedding_spec(CONFIG, wildcards.a),
-        identity_b=lambda wildcards: cfg.embedding_spec(CONFIG, wildcards.b),
+        identity_a=get_identity_a,
+        identity_b=get_identity_b,
     script:
         "../scripts/cross_distance_matrix.py"

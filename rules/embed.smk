@@ -20,6 +20,6 @@ rule embed_shard:
         lockstep=CONFIG["task2vec"]["lockstep"],
     params:
         # only the identity, which is in the output path: a param change never reruns it
-        identity=embedding_identity,
+        identity=get_embedding_identity,
     script:
         "../scripts/embed_shard.py"

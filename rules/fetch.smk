@@ -44,7 +44,7 @@ rule fetch_dataset:
     conda:
         "../envs/task2vec.yaml"
     params:
-        spec=data_spec,
+        spec=get_data_spec,
         work_dir=get_download_dir,
     script:
         "../scripts/fetch_dataset.py"

@@ -2,7 +2,7 @@
 # fetch_dataset (rules/fetch.smk), the only one that streams the hub
 rule prepare_dataset:
     input:
-        probe=prepare_input,
+        probe=get_prepare_input,
         files=get_data_files,
     output:
         "results/datasets/{dataset}/documents.parquet",
@@ -16,7 +16,7 @@ rule prepare_dataset:
         mem_mb=doubled_on_retry(CPU_JOB_MB),
         runtime=doubled_on_retry(CPU_JOB_MINUTES),
     params:
-        spec=data_spec,
-        probe=prepare_probe,
+        spec=get_data_spec,
+        probe=get_prepare_probe,
     script:
         "../scripts/prepare_dataset.py"

@@ -11,6 +11,6 @@ rule build_probe:
         mem_mb=doubled_on_retry(CPU_JOB_MB),
         runtime=doubled_on_retry(CPU_JOB_MINUTES),
     params:
-        build=probe_build,
+        build=get_probe_build,
     script:
         "../scripts/build_probe.py"

@@ -1,7 +1,7 @@
 rule diversity_report:
     input:
         datasets=expand("results/distances/{dataset}.zarr", dataset=DATASETS),
-        pools=pool_cross_matrices,
+        pools=get_pool_cross_matrices,
         noise=noise_floors_of(DATASETS),
         regime=expand("results/regime/{dataset}.csv", dataset=TEXT_DATASETS),
     output:
@@ -44,7 +44,7 @@ rule diversity_report:
 
 rule alignment_report:
     input:
-        matrices=alignment_matrices,
+        matrices=get_alignment_matrices,
         noise=noise_floors_of(
             dict.fromkeys(ALIGNMENT.get("train", []) + ALIGNMENT.get("eval", []))
         ),

@@ -13,8 +13,8 @@ rule sample_batches:
         mem_mb=doubled_on_retry(CPU_JOB_MB),
         runtime=doubled_on_retry(CPU_JOB_MINUTES),
     params:
-        sampling=sampling,
-        modality=modality,
-        probe=dataset_probe,
+        sampling=get_sampling,
+        modality=get_modality,
+        probe=get_dataset_probe,
     script:
         "../scripts/sample_batches.py"

@@ -8,8 +8,9 @@ import pandas as pd
 
 from task2vec_diversity import images
 from task2vec_diversity.batches import sample
+from task2vec_diversity.config import check_length
 from task2vec_diversity.inputs import library_version
-from task2vec_diversity.probe import load_image_processor, load_tokenizer
+from task2vec_diversity.probe import load_image_processor, load_tokenizer, max_positions
 from task2vec_diversity.runner import compute, run
 from task2vec_diversity.store import write_arrays
 
@@ -18,6 +19,8 @@ def main(snakemake, log):
     if snakemake.params.modality == "image":
         return sample_tasks(snakemake, log)
     sampling = snakemake.params.sampling
+    # a hub probe's length is known once it is here: refused before any embedding
+    check_length(snakemake.wildcards.dataset, sampling["max_length"], max_positions(snakemake.params.probe))
     tokenizer = load_tokenizer(snakemake.params.probe)
     pool = pd.read_parquet(snakemake.input.documents)
     with compute(log.info, "sample"):

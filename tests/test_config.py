@@ -32,6 +32,7 @@ def test_defaults_are_the_papers_setting():
         "finetune": True,
         "seed": 42,
         "fisher_samples": 1,
+        "precision": "fp32",
         "device": "auto",
         "embeddings_per_job": 10,
         "lockstep": 4,
@@ -55,7 +56,7 @@ def test_defaults_are_the_papers_setting():
         (minimal(task2vec={"embeddings_per_job": 4}), "'task2vec.embeddings_per_job' must be one of 1, 10, 100"),
         (minimal(pools={"p": {"datasets": ["c4", "wiki"]}}), "'pools.p.datasets' names 'wiki', which is not a"),
         (minimal(pools={"c4": {"datasets": ["c4", "c4"]}}), "pool 'c4' has the name of a dataset"),
-        (minimal(alignment={"train": ["c4"]}), "'alignment.eval' must be a non-empty list"),
+        (minimal(alignment={"train": ["c4"]}), "'alignment.eval' is missing; set it to datasets on the evaluation"),
         (
             minimal(datasets={"a": {"source": "mix", "components": {"b": 1.0}}}),
             "mix 'a' names component 'b', which is not a hub or files dataset",
@@ -101,7 +102,7 @@ def test_defaults_are_the_papers_setting():
         (minimal(sweeps={"s": {"dataset": {"source": "ginc"}, "vary": "n_slots", "values": [1, 2, 3]}}), "vary"),
         (
             minimal(sweeps={"s": {"dataset": {"source": "ginc"}, "vary": "n_concepts", "values": [1, 2]}}),
-            "'sweeps.s.values' must list at least three different values",
+            "'sweeps.s.values' must be a list of at least three different positive integers (a quadratic fit)",
         ),
         (
             minimal(
@@ -154,3 +155,32 @@ def test_conda_env_pins_the_same_packages_as_pyproject():
     pip = next(item["pip"] for item in env if isinstance(item, dict))
     assert sorted(pip) == sorted(project)
     assert {_name(r) for r in pip} == {_name(r) for r in project}
+
+
+def test_configuration_docs_are_generated_from_the_schema():
+    from task2vec_diversity import schema
+
+    committed = (ROOT / "docs/configuration.md").read_text()
+    assert schema.render(committed) == committed, (
+        "docs/configuration.md is out of date: PYTHONPATH=src .venv/bin/python -m task2vec_diversity.schema "
+        "docs/configuration.md"
+    )
+    for key, spec in schema.properties("task2vec").items():  # every key is documented, with its default
+        assert f"| `task2vec.{key}` |" in committed
+        assert f"`{schema._yaml(spec['default'])}`" in committed
+
+
+def test_library_defaults_are_the_schemas():
+    from task2vec_diversity import schema
+    from task2vec_diversity.ginc import GincSpec
+    from task2vec_diversity.task2vec import Settings
+
+    method = schema.defaults("task2vec_method")
+    assert vars(Settings()) == {k: method[k] for k in vars(Settings())}
+    ginc = GincSpec(n_concepts=1)
+    assert all(getattr(ginc, k) == v for k, v in schema.defaults("source_ginc").items() if k != "order")
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "tests/configs").glob("*.yaml")), ids=lambda p: p.name)
+def test_the_tests_workflow_configs_are_valid(path):
+    assert validate(yaml.safe_load(path.read_text()))["datasets"]

@@ -5,13 +5,12 @@ latent concepts of one source only; the other sources' concepts come from other 
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from scipy import stats
 
-from .test_workflow import run_ok
+from .test_workflow import CONFIGS, run_ok
 
 pytestmark = pytest.mark.workflow
-GINC = {"source": "ginc", "n_concepts": 4, "concepts": [0, 1], "n_symbols": 20, "n_documents": 40}
-GINC.update({"document_length": 256, "order": "random"})
 
 
 def decisions_config(workdir):
@@ -22,22 +21,7 @@ def decisions_config(workdir):
         )
         + "".join(f"{t},,accuracy,{v},small\n" for t, v in [("shares_target", 0.4), ("other_a", 0.5), ("other_b", 0.3)])
     )
-    return {
-        "probe": {"build": {"n_symbols": 20, "n_layer": 1, "n_embd": 16, "n_head": 2, "n_positions": 32}},
-        "task2vec": {"epochs": 1, "minibatch_size": 4, "embeddings_per_job": 10},
-        "sampling": {"n_batches": 10, "batch_size": 32, "max_length": 32},
-        "report": {"bootstrap_replicates": 200},
-        "datasets": {
-            "target": {**GINC, "document_seed": 99},
-            "shares_target": dict(GINC),
-            "other_a": {**GINC, "seed": 2222},
-            "other_b": {**GINC, "seed": 3333},
-        },
-        "alignment": {"train": ["shares_target", "other_a", "other_b"], "eval": ["target"]},
-        "downstream": {"results": "downstream.csv"},
-        "baselines": {"ngram": 2},
-        "selection": {"target": "target", "candidates": ["other_a", "shares_target", "other_b"], "n_batches": 5},
-    }
+    return yaml.safe_load((CONFIGS / "decisions.yaml").read_text())
 
 
 @pytest.fixture(scope="module")

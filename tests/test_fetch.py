@@ -331,5 +331,5 @@ def test_fetch_where_is_local_or_cluster():
     base = {"probe": {"id": "gpt2"}, "datasets": {"u": {"source": "upper_bound"}}}
     assert validate(base)["fetch"] == {"where": "local"}
     assert validate({**base, "fetch": {"where": "cluster"}})["fetch"]["where"] == "cluster"
-    with pytest.raises(ConfigError, match="'fetch.where' must be local or cluster, got 'login'"):
+    with pytest.raises(ConfigError, match="'fetch.where' must be one of local, cluster, got 'login'"):
         validate({**base, "fetch": {"where": "login"}})

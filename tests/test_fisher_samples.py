@@ -110,8 +110,16 @@ def test_fisher_samples_is_identity_only_when_not_one():
     key = cfg.embedding_key(cfg.validate(base), "a")
     one = cfg.validate({**base, "task2vec": {"fisher_samples": 1}})
     four = cfg.validate({**base, "task2vec": {"fisher_samples": 4}})
-    assert "fisher_samples" not in one["datasets"]["a"]["task2vec"]
     assert cfg.embedding_key(one, "a") == key != cfg.embedding_key(four, "a")
     assert Settings(**cfg.embedding_spec(four, "a")["task2vec"]).fisher_samples == 4
     with pytest.raises(cfg.ConfigError, match="fisher_samples"):
         cfg.validate({**base, "task2vec": {"fisher_samples": 0}})
+
+
+def test_reduced_precisions_outside_their_tolerance_are_refused():
+    base = {"probe": {"id": "gpt2"}, "datasets": {"a": {"source": "upper_bound"}}}
+    key = cfg.embedding_key(cfg.validate(base), "a")
+    assert cfg.embedding_key(cfg.validate({**base, "task2vec": {"precision": "fp32"}}), "a") == key
+    for name in ("bf16", "tf32", "fp16"):
+        with pytest.raises(cfg.ConfigError, match="precision"):
+            cfg.validate({**base, "task2vec": {"precision": name}})

@@ -105,31 +105,6 @@ def test_a_killed_run_resumes_to_identical_results(finished, tmp_path):
     shutil.rmtree(tmp_path, ignore_errors=True)
 
 
-def test_a_lost_noise_floor_job_is_planned_alone_and_redone_identically(finished, tmp_path):
-    """The noise-floor re-embeddings are cached like the others: losing one dataset's (a
-    killed job leaves none: its folder goes) plans that job and what reads it, nothing else,
-    and redoing it gives the same noise floor."""
-    workdir, config, _ = finished
-    before = pd.read_csv(workdir / "results/report/diversity.csv")
-    (folder,) = (workdir / "results/embeddings/ginc").glob("*/noise/repeat1")
-    shutil.move(folder, tmp_path / "repeat1")
-    jobs = planned_jobs(snakemake(workdir, config, "-n"))
-    assert jobs == {"embed_noise": 1, "noise_floor": 1, "diversity_report": 1, "all": 1}
-    run_ok(workdir, config)
-    for store in sorted((tmp_path / "repeat1").glob("batch*.zarr")):
-        np.testing.assert_array_equal(
-            open_group(folder / store.name)["embedding"][:], open_group(store)["embedding"][:]
-        )
-    pd.testing.assert_frame_equal(pd.read_csv(workdir / "results/report/diversity.csv"), before)
-    more = {**config, "noise_floor": {"seeds": 2}}
-    assert planned_jobs(snakemake(workdir, more, "-n")) == {
-        "embed_noise": 2,
-        "noise_floor": 2,
-        "diversity_report": 1,
-        "all": 1,
-    }
-
-
 def test_adding_batches_computes_only_the_new_embeddings(finished):
     workdir, config, reference = finished
     manifest_before = pd.read_csv(workdir / "results/batches/local/manifest.tsv", sep="\t")

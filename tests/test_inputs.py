@@ -75,7 +75,7 @@ def test_non_utf8_bytes_name_the_file_whatever_rows_are_sampled(tmp_path):
 
 
 def test_max_length_one_is_refused_at_parse():
-    with pytest.raises(ConfigError, match="'datasets.d.sampling.max_length' is 1: a document needs at least 2 tokens"):
+    with pytest.raises(ConfigError, match="'sampling.max_length' must be an integer >= 2 \\(the probe predicts each"):
         dataset_spec({"source": "files", "files": "x.jsonl"}, max_length=1)
 
 

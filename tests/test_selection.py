@@ -183,9 +183,10 @@ def test_ginc_without_the_new_keys_keeps_its_embedding_key():
             "exceeds the candidates' 20 batches",
         ),
         ({"selection": {"target": "t", "candidates": ["a"], "floor": 1}}, "unknown key 'floor' in 'selection'"),
-        ({"downstream": {}}, "'downstream.results' must be the path of a CSV"),
+        ({"downstream": {}}, "'downstream.results' is missing; set it to the path of a CSV"),
+        ({"downstream": {"results": "r.txt"}}, "'downstream.results' must be the path of a CSV"),
         ({"baselines": {"ngram": 0}}, "'baselines.ngram' must be a positive integer"),
-        ({"baselines": {"compression_level": 11}}, "'baselines.compression_level' must be 1 to 9"),
+        ({"baselines": {"compression_level": 11}}, "'baselines.compression_level' must be an integer from 1 to 9"),
     ],
 )
 def test_bad_decision_sections_fail_with_one_line(extra, message):

@@ -237,7 +237,7 @@ def test_image_config_validation():
     assert cfg.modality(cfg.validate({**mixed, **own})["datasets"]["t"]) == "text"
     with pytest.raises(ConfigError, match="text-only variant"):
         cfg.validate({**base, "task2vec": {"variant": "exact"}})
-    with pytest.raises(ConfigError, match="n_way' must be at least 2"):
+    with pytest.raises(ConfigError, match="n_way' must be an integer >= 2 \\(a 1-way task has no Fisher\\), got 1"):
         cfg.validate({**base, "sampling": {"n_way": 1}})
     with pytest.raises(ConfigError, match="image dataset .d. has a built probe"):
         cfg.validate({**base, "probe": {"build": {}}})

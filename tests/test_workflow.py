@@ -14,6 +14,7 @@ from task2vec_diversity.distance import cosine_distance
 from task2vec_diversity.store import open_group
 
 ROOT = Path(__file__).resolve().parents[1]
+CONFIGS = ROOT / "tests/configs"  # the tests' workflow configs
 SNAKEMAKE = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--cores", "2"]
 
 pytestmark = pytest.mark.workflow
@@ -22,19 +23,7 @@ pytestmark = pytest.mark.workflow
 def tiny_config(workdir: Path) -> dict:
     docs = [" ".join("abcdefghij"[(i * k) % 10] for k in range(3 + i % 9)) for i in range(40)]
     (workdir / "docs.jsonl").write_text("".join(json.dumps({"text": t}) + "\n" for t in docs))
-    return {
-        "probe": {"build": {"n_symbols": 20, "n_layer": 1, "n_embd": 16, "n_head": 2, "n_positions": 16}},
-        "task2vec": {"epochs": 1, "minibatch_size": 2, "embeddings_per_job": 1},
-        "sampling": {"n_batches": 3, "batch_size": 4, "max_length": 16},
-        "report": {"bootstrap_replicates": 200},
-        "datasets": {
-            "upper_bound": {"source": "upper_bound"},
-            "ginc": {"source": "ginc", "n_concepts": 3, "n_symbols": 20, "n_documents": 4, "document_length": 64},
-            "local": {"source": "files", "files": ["docs.jsonl"]},
-        },
-        "pools": {"ginc_and_local": {"datasets": ["ginc", "local"]}},
-        "alignment": {"train": ["ginc", "local"], "eval": ["upper_bound", "local"]},
-    }
+    return yaml.safe_load((CONFIGS / "tiny.yaml").read_text())
 
 
 def snakemake(workdir: Path, config: dict, *args: str) -> subprocess.CompletedProcess:

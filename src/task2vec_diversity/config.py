@@ -1,192 +1,243 @@
-"""Configuration: validation, defaults and the identity of results.
+"""Configuration: the schema's checks and defaults, then what a schema cannot say.
 
-Imported by rules/common.smk at parse time, so it must stay cheap: no torch, no
-data access, no network.
+config.schema.yaml holds every key's type, range, default and description; it is applied with
+snakemake.utils.validate. This module keeps the rest: sweep expansion, the inheritance of
+probe / sampling / task2vec into datasets, comparability and capacity checks, and references
+between sections. The identity of results is in identity.py. Imported by rules/common.smk at
+parse time, so it must stay cheap: no torch, no data access, no network.
 """
 
 from __future__ import annotations
 
+import atexit
 import copy
-import hashlib
+import functools
 import json
 import os
+import re
+import tempfile
+from pathlib import Path
 
+from . import schema
 from .errors import ConfigError
+from .identity import (  # noqa: F401  (the rules and scripts read them from here)
+    COSMETIC_KEYS,
+    EXECUTION_KEYS,
+    built_probe_path,
+    data_spec,
+    embedding_key,
+    embedding_spec,
+    probe_spec,
+)
 
-VARIANTS = ("reference", "exact")
+_SOURCES = schema.section("dataset")["properties"]["source"]["enum"]
 IMAGE_SOURCES = ("hub_images", "image_folder", "digits")  # few-shot tasks of labelled images (docs/method.md#vision)
-SOURCES = ("hub", "files", "lower_bound", "upper_bound", "ginc", "mix", *IMAGE_SOURCES)
-EMBEDDINGS_PER_JOB = (1, 10, 100, 1000)
+SOURCES = tuple(_SOURCES)
+VARIANTS = tuple(schema.properties("task2vec_method")["variant"]["enum"])
 FILE_FORMATS = {"jsonl": "json", "json": "json", "parquet": "parquet", "txt": "text"}
-
-DEFAULTS = {
-    "probe": {
-        "id": None,
-        "revision": None,
-        "init": "pretrained",
-        "init_seed": 0,
-        "build": None,
-    },
-    "task2vec": {
-        "variant": "reference",
-        "epochs": 10,
-        "lr": 5.0e-5,
-        "eps": 1.0e-8,
-        "weight_decay": 1.0e-4,
-        "minibatch_size": 8,
-        "finetune": True,
-        "seed": 42,
-        "fisher_samples": 1,  # Monte-Carlo draws per Fisher mini-batch (the paper: 1)
-        "device": "auto",
-        "embeddings_per_job": 10,
-        "lockstep": 4,  # batches of a job fine-tuned together (execution only: same embeddings)
-    },
-    "sampling": {
-        "n_batches": 200,
-        "batch_size": 512,
-        "max_length": 128,
-        "seed": 0,
-        "reuse_documents": False,
-    },
-    # re-embeddings of a dataset's first `batches` batches with `seeds` other seeds (noise.py);
-    # 5 x 2 = 10 embeddings, 5% of a 200-batch dataset; seeds: 0 switches the noise floor off
-    "noise_floor": {"batches": 5, "seeds": 2},
-    "report": {
-        "bootstrap_replicates": 2000,
-        "bootstrap_seed": 0,
-        "histogram_bins": 50,
-    },
-    "datasets": {},
-    "pools": {},
-    "alignment": {},
-    "downstream": {},  # optional sections, validated at the end of this file
-    "baselines": {},
-    "selection": {},
-    "sweeps": {},
-    # where the fetch stage (rules fetch_probe, fetch_dataset: the only jobs that use the
-    # network) runs: local (the submitting node) or cluster (a job, e.g. on a partition with
-    # internet set for them in the profile); execution only, not part of any result's identity
-    "fetch": {"where": "local"},
+# precisions the engine has that a config may not ask for: each must keep the embedding within
+# rtol 1e-3 of fp32 and distances within 1e-4 (benchmarks/gpu_check.py, docs/performance.md)
+REFUSED_PRECISIONS = {
+    "bf16": "bf16 autocast misses its tolerance (measured on a CPU: embeddings 6.7e-2 relative, distances 1.2e-4)",
+    "tf32": "tf32 is not measured on a GPU yet (on a CPU it is fp32); run benchmarks/gpu_check.py there",
 }
-# sampling keys of image datasets: a task is n_way classes with k_shot images each
-TASK_SAMPLING_DEFAULTS = {"n_way": 5, "k_shot": 5}
-# task2vec keys that do not change an embedding: where it runs and how many per job
-EXECUTION_KEYS = ("device", "embeddings_per_job", "lockstep")
-# method keys left out of the identity at these values, so that results made before the key
-# existed keep their names
-NEUTRAL_METHOD_VALUES = {"fisher_samples": 1}
-
-PROBE_BUILD_DEFAULTS = {
-    "from": None,  # a causal LM (hub id or path) whose token embeddings are resized to the tokenizer
-    "from_revision": None,
-    "n_symbols": 50,
-    "n_layer": 2,
-    "n_embd": 64,
-    "n_head": 2,
-    "n_positions": 128,
-    "seed": 0,
-    "pretrain_steps": 0,
-    "pretrain_concepts": 64,
-    "pretrain_lr": 1.0e-3,
-}
-
-GINC_DEFAULTS = {
-    "n_concepts": 1,
-    "n_symbols": 50,
-    "n_values": 10,
-    "n_slots": 10,
-    "transition_temp": 0.1,
-    "start_temp": 10.0,
-    "value_identity_coeff": 0.9,
-    "n_documents": 1000,
-    "document_length": 10240,
-    "seed": 1111,
-}
-
-DATASET_KEYS = {
-    "hub": {"path", "name", "split", "revision", "text_field", "streaming", "shuffle_buffer", "filter"},
-    "files": {"files", "format", "text_field", "filter"},
-    "lower_bound": set(),
-    "upper_bound": set(),
-    "ginc": set(GINC_DEFAULTS) | {"concepts", "document_seed"},  # optional, no default: keys stay as they were
-    "mix": {"components"},
-    "hub_images": {"path", "name", "split", "revision", "image_field", "label_field"},
-    "image_folder": {"root"},
-    "digits": set(),
-}
-DATASET_COMMON_KEYS = {"source", "sampling", "task2vec", "probe", "order", "description", "paper_diversity"}
-# dataset keys that change no result
-COSMETIC_KEYS = ("description", "paper_diversity")
-POOL_KEYS = {"datasets", "description", "paper_diversity"}
-ALIGNMENT_KEYS = {"train", "eval"}
-SWEEP_KEYS = {"dataset", "vary", "values", "description"}
-# GINC settings a sweep may vary (the paper's two sweeps: latent concepts and vocabulary)
-SWEEP_PARAMETERS = ("n_concepts", "n_symbols")
+# sampling keys of image datasets only: a task is n_way classes with k_shot images each
+TASK_SAMPLING_KEYS = ("n_way", "k_shot")
+# the library's defaults, read from the schema
+PROBE_BUILD_DEFAULTS = schema.defaults("probe_build")
+GINC_DEFAULTS = {k: v for k, v in schema.defaults("source_ginc").items() if k != "order"}
 
 
-def _check_keys(section: dict, allowed, where: str) -> None:
-    if not isinstance(section, dict):
-        raise ConfigError(f"config: '{where}' must be a mapping, got {type(section).__name__}")
-    unknown = sorted(set(section) - set(allowed))
-    if unknown:
-        raise ConfigError(
-            f"config: unknown key '{unknown[0]}' in '{where}'; allowed keys: {', '.join(sorted(allowed))}"
-        )
+# --- the schema: types, ranges, enums and defaults, each refused with one line ---
 
 
-def _merge(defaults: dict, given: dict, where: str) -> dict:
-    _check_keys(given or {}, defaults, where)
-    merged = copy.deepcopy(defaults)
-    merged.update(given or {})
-    return merged
+def _check_schema(config: dict) -> dict:
+    """The config with the schema's defaults filled in, or ConfigError with one line."""
+    import jsonschema
+    from snakemake.exceptions import WorkflowError
+    from snakemake.utils import validate as snakemake_validate
+
+    data = copy.deepcopy(config)
+    try:
+        snakemake_validate(data, _schema_as_json(), set_default=True)
+    except WorkflowError as wrapped:
+        error = wrapped.__context__
+        if not isinstance(error, jsonschema.ValidationError):
+            raise
+        raise ConfigError(_message(error, config)) from None
+    return data
 
 
-def _positive_int(value, where: str) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ConfigError(f"config: '{where}' must be a positive integer, got {value!r}")
+@functools.cache
+def _schema_as_json() -> str:
+    """The schema written once per process as JSON, which the validator reads far faster than YAML."""
+    handle, path = tempfile.mkstemp(prefix="task2vec-config-schema-", suffix=".json")
+    with os.fdopen(handle, "w") as out:
+        json.dump(schema.schema(), out)
+    atexit.register(os.remove, path)
+    return path
+
+
+_YAML_BOOLEANS = {w: True for w in ("yes", "true", "on", "y")} | {w: False for w in ("no", "false", "off", "n")}
+
+
+def _types(node: dict) -> list:
+    kind = node.get("type", [])
+    return [kind] if isinstance(kind, str) else list(kind)
+
+
+def _expected(node: dict) -> str:
+    """What a value must be, in words, from its schema."""
+    if "x-expected" in node:
+        text = node["x-expected"]
+    elif "enum" in node:
+        text = "one of " + ", ".join(schema._yaml(v) for v in node["enum"])
+    else:
+        types = [t for t in _types(node) if t != "null"]
+        low, high = node.get("minimum"), node.get("maximum")
+        kind = types[0] if types else ""
+        if kind == "integer":
+            if high is not None:
+                text = f"an integer from {low} to {high}"
+            else:
+                text = {0: "a non-negative integer", 1: "a positive integer", None: "an integer"}.get(
+                    low, f"an integer >= {low}"
+                )
+        elif kind == "number":
+            if node.get("exclusiveMinimum") == 0:
+                text = "a positive number"
+            elif high is not None:
+                text = f"a number in [{low}, {high}]"
+            else:
+                text = "a non-negative number" if low == 0 else "a number"
+        else:
+            text = {
+                "boolean": "true or false",
+                "string": "a non-empty string" if node.get("minLength") else "a string",
+                "array": "a list",
+                "object": "a mapping",
+            }.get(kind, "a value of another type")
+        if "null" in _types(node):
+            text += " or null"
+    return text + (f" ({node['x-hint']})" if "x-hint" in node else "")
+
+
+def _yaml11_float(text: str) -> str:
+    """1e-4 written as YAML 1.1 (and so PyYAML) reads a float: a dot in the mantissa, a signed exponent."""
+    mantissa, _, exponent = text.lower().partition("e")
+    if "." not in mantissa:
+        mantissa += ".0"
+    if exponent and exponent[0] not in "+-":
+        exponent = "+" + exponent
+    return mantissa + ("e" + exponent if exponent else "")
+
+
+def _hint(value, node: dict) -> str:
+    """Why a string that looks like the right value is refused, and what to write."""
+    if not isinstance(value, str):
+        return ""
+    types, text = _types(node), value.strip()
+    if "boolean" in types and text.lower() in _YAML_BOOLEANS:
+        return f" (a string, because of the quotes: write {str(_YAML_BOOLEANS[text.lower()]).lower()} without quotes)"
+    if ("integer" in types or "number" in types) and re.fullmatch(r"[+-]?\d+", text):
+        return f" (a string, because of the quotes: write {int(text)} without quotes)"
+    if "number" in types:
+        try:
+            float(text)
+        except ValueError:
+            return ""
+        return f" (a string: YAML 1.1 reads {text} as text; write {_yaml11_float(text)})"
+    return ""
+
+
+def _where(path, config) -> str:
+    """A dotted key (list items as [i]), or 'config' for the top level."""
+    out, node = "", config
+    for part in path:
+        out += f"[{part}]" if isinstance(node, list) else (f".{part}" if out else str(part))
+        node = node[part] if isinstance(node, (list, dict)) else None
+    return out or "config"
+
+
+def _allowed(node: dict, instance: dict) -> set:
+    """The keys a mapping may hold: its properties, those it refers to, and those of the
+    branches that apply to it (a dataset's source)."""
+    import jsonschema
+
+    keys = set(node.get("properties", {}))
+    if "$ref" in node:
+        keys |= _allowed(schema.resolve(node), instance)
+    for branch in node.get("allOf", []):
+        if "if" in branch and jsonschema.Draft202012Validator(branch["if"]).is_valid(instance):
+            keys |= _allowed(branch["then"], instance)
+    return keys
+
+
+def _message(error, config: dict) -> str:
+    """One line for a schema error: the key, the value and what to write."""
+    where, node, value = _where(error.absolute_path, config), error.schema, error.instance
+    if "propertyNames" in error.absolute_schema_path:
+        if isinstance(value, bool):
+            return (
+                f"config: a name in '{where}' is read by YAML as the boolean {str(value).lower()} (yes, no, on, off, "
+                "true and false are booleans); put the name in quotes ('yes':) or rename it"
+            )
+        if not isinstance(value, str):
+            return (
+                f"config: a name in '{where}' is read by YAML as the number {value!r}; put the name in quotes "
+                f"('{value}':) or rename it"
+            )
+        return f"config: name {value!r} in '{where}' must be {_expected(node)}"
+    if error.validator in ("additionalProperties", "unevaluatedProperties"):
+        allowed = _allowed(node, value)
+        unknown = sorted(str(k) for k in value if k not in allowed)
+        return f"config: unknown key '{unknown[0]}' in '{where}'; allowed keys: {', '.join(sorted(allowed))}"
+    if error.validator in ("required", "dependentRequired"):
+        needed = error.validator_value
+        if error.validator == "dependentRequired":
+            needed = [k for given, keys in needed.items() if given in value for k in keys]
+        missing = next(k for k in needed if k not in value)
+        spec = schema.properties(node).get(missing, {})
+        wanted = spec.get("x-expected") or spec.get("description") or schema.resolve(spec).get("description", "")
+        key = missing if where == "config" else f"{where}.{missing}"
+        return f"config: '{key}' is missing; set it to {wanted[:1].lower()}{wanted[1:].rstrip('.')}"
+    return f"config: '{where}' must be {_expected(node)}, got {_shown(value)}{_hint(value, node)}"
+
+
+def _shown(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+# --- what the schema cannot say ---
 
 
 def validate(config: dict) -> dict:
     """Return the config with defaults filled in, or raise ConfigError with one line."""
-    _check_keys(config, DEFAULTS, "config")
-    sections = ("probe", "task2vec", "report", "noise_floor", "fetch")
-    out = {key: _merge(DEFAULTS[key], config.get(key), key) for key in sections}
-    if out["fetch"]["where"] not in ("local", "cluster"):
-        raise ConfigError(f"config: 'fetch.where' must be local or cluster, got {out['fetch']['where']!r}")
-    out["sampling"] = _merge({**DEFAULTS["sampling"], **TASK_SAMPLING_DEFAULTS}, config.get("sampling"), "sampling")
-
-    _check_probe(out["probe"], "probe")
-
-    t2v = out["task2vec"]
-    _check_task2vec(t2v, "task2vec")
-    if t2v["device"] not in ("auto", "cpu", "cuda"):
-        raise ConfigError(f"config: 'task2vec.device' must be auto, cpu or cuda, got {t2v['device']!r}")
-    _positive_int(t2v["lockstep"], "task2vec.lockstep")
-    if t2v["embeddings_per_job"] not in EMBEDDINGS_PER_JOB:
-        raise ConfigError(
-            f"config: 'task2vec.embeddings_per_job' must be one of {', '.join(map(str, EMBEDDINGS_PER_JOB))}, "
-            f"got {t2v['embeddings_per_job']!r}"
-        )
-
-    for key in ("batches", "seeds"):
-        value = out["noise_floor"][key]
-        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-            raise ConfigError(f"config: 'noise_floor.{key}' must be a non-negative integer, got {value!r}")
-
-    out["sweeps"], swept = _sweeps(config.get("sweeps") or {}, config.get("datasets") or {}, out["probe"])
-    datasets = {**(config.get("datasets") or {}), **swept}
-    if not datasets:
+    if not isinstance(config, dict):
+        raise ConfigError(f"config: the config must be a mapping of sections, got {type(config).__name__}")
+    given = copy.deepcopy(config)
+    checked = _check_schema(given)
+    sweeps, swept = _sweeps(given.get("sweeps") or {}, given.get("datasets") or {}, checked["probe"])
+    if swept:  # the generated datasets, checked as if they had been written out
+        given["datasets"] = {**(given.get("datasets") or {}), **swept}
+        checked = _check_schema(given)
+    if not checked["datasets"]:
         raise ConfigError("config: 'datasets' is empty; declare at least one dataset")
+
+    out = {key: checked[key] for key in ("probe", "task2vec", "sampling", "report", "noise_floor", "fetch")}
+    out["sweeps"] = sweeps
+    _check_probe(out["probe"], "probe")
     out["datasets"] = {
-        name: _dataset(name, spec, out["sampling"], t2v, out["probe"]) for name, spec in datasets.items()
+        name: _dataset(name, spec, given["datasets"][name], out) for name, spec in checked["datasets"].items()
     }
     for name, spec in out["datasets"].items():
         if spec["source"] == "mix":
             spec["components"] = _components(name, spec, out["datasets"])
     _check_modalities(out)
-    out["pools"] = {name: _pool(name, pool, out["datasets"]) for name, pool in (config.get("pools") or {}).items()}
-    out["alignment"] = _alignment(config.get("alignment") or {}, out["datasets"])
-    out.update(_decisions(config, out))
+    out["pools"] = {name: _pool(name, pool, out["datasets"]) for name, pool in checked["pools"].items()}
+    out["alignment"] = _alignment(checked["alignment"] or {}, out["datasets"])
+    out.update(_decisions(checked, out))
     return out
 
 
@@ -194,31 +245,27 @@ def _check_probe(probe: dict, where: str) -> None:
     if probe["build"] is not None:
         if probe["id"] is not None:
             raise ConfigError(f"config: give either '{where}.id' (hub id or path) or '{where}.build', not both")
-        probe["build"] = _merge(PROBE_BUILD_DEFAULTS, probe["build"], f"{where}.build")
     elif not probe["id"]:
         raise ConfigError(
             f"config: '{where}.id' is missing; set a hub id such as gpt2, a local path, or '{where}.build'"
         )
-    if probe["init"] not in ("pretrained", "random"):
-        raise ConfigError(f"config: '{where}.init' must be pretrained or random, got {probe['init']!r}")
 
 
 def _dataset_probe(name: str, given, probe: dict) -> dict:
     """A dataset's probe: the config's, with the dataset's own keys over it. A dataset that
     gives 'build' gets a built probe (its build keys over the config's build, if any); one
     that gives 'id' gets that hub id or path."""
-    where = f"datasets.{name}.probe"
     if given is None:
         return copy.deepcopy(probe)
-    _check_keys(given, DEFAULTS["probe"], where)
     out = copy.deepcopy(probe)
     if "build" in given:
         out["id"], out["revision"] = None, None
-        out["build"] = {**(probe["build"] or {}), **(given["build"] or {})}
+        own = given["build"]
+        out["build"] = None if own is None else {**(probe["build"] or PROBE_BUILD_DEFAULTS), **own}
     elif "id" in given:
         out["build"] = None
     out.update({k: v for k, v in given.items() if k != "build"})
-    _check_probe(out, where)
+    _check_probe(out, f"datasets.{name}.probe")
     return out
 
 
@@ -226,24 +273,11 @@ def _sweeps(section: dict, datasets: dict, probe: dict) -> tuple[dict, dict]:
     """GINC sweeps: each expands into one dataset per value of the varied setting, named
     ``<sweep>_<value>``. When the vocabulary varies and the probe is built, the probe's
     word-level tokenizer follows it (the paper resizes the probe to each GINC vocabulary)."""
-    if not isinstance(section, dict):
-        raise ConfigError("config: 'sweeps' must be a mapping of sweep names to sweeps")
     sweeps, generated = {}, {}
     for sweep, spec in section.items():
-        where = f"sweeps.{sweep}"
-        _check_keys(spec, SWEEP_KEYS, where)
-        base = spec.get("dataset")
-        if not isinstance(base, dict) or base.get("source") != "ginc":
-            raise ConfigError(f"config: '{where}.dataset' must be a GINC dataset entry (source: ginc)")
-        vary = spec.get("vary")
-        if vary not in SWEEP_PARAMETERS:
-            raise ConfigError(f"config: '{where}.vary' must be one of {', '.join(SWEEP_PARAMETERS)}, got {vary!r}")
-        values = spec.get("values")
-        if not isinstance(values, list) or len(values) < 3 or len(set(values)) != len(values):
-            raise ConfigError(f"config: '{where}.values' must list at least three different values (a quadratic fit)")
+        base, vary = spec["dataset"], spec["vary"]
         names = {}
-        for value in values:
-            _positive_int(value, f"{where}.values")
+        for value in spec["values"]:
             name = f"{sweep}_{value}"
             if name in datasets or name in generated:
                 raise ConfigError(f"config: sweep '{sweep}' generates dataset '{name}', which already exists")
@@ -284,60 +318,41 @@ def _check_modalities(config: dict) -> None:
             )
 
 
-def _check_task2vec(t2v: dict, where: str) -> None:
-    if t2v["variant"] not in VARIANTS:
-        raise ConfigError(f"config: '{where}.variant' must be one of {', '.join(VARIANTS)}, got {t2v['variant']!r}")
-    if not isinstance(t2v["epochs"], int) or t2v["epochs"] < 0:
-        raise ConfigError(f"config: '{where}.epochs' must be a non-negative integer, got {t2v['epochs']!r}")
-    _positive_int(t2v["minibatch_size"], f"{where}.minibatch_size")
-    _positive_int(t2v["fisher_samples"], f"{where}.fisher_samples")
-
-
 def _components(name: str, spec: dict, datasets: dict) -> dict:
     """A mix's components: {dataset: {weight (normalised), spec}}, from hub or files datasets."""
-    weights = spec.get("components")
-    if not isinstance(weights, dict) or not weights:
-        raise ConfigError(f"config: 'datasets.{name}.components' must map dataset names to mixture weights")
-    for part, weight in weights.items():
+    weights = spec["components"]
+    for part in weights:
         if part not in datasets or datasets[part]["source"] not in ("hub", "files"):
             raise ConfigError(
                 f"config: mix '{name}' names component '{part}', which is not a hub or files dataset of this config"
             )
-        if not isinstance(weight, (int, float)) or isinstance(weight, bool) or weight <= 0:
-            raise ConfigError(f"config: mix '{name}': weight of '{part}' must be a positive number, got {weight!r}")
     total = float(sum(weights.values()))
     return {part: {"weight": w / total, "spec": data_spec(datasets[part])} for part, w in weights.items()}
 
 
-def _known(names, datasets: dict, where: str) -> list:
-    if not isinstance(names, list) or not names:
-        raise ConfigError(f"config: '{where}' must be a non-empty list of dataset names")
+def _known(names: list, datasets: dict, where: str) -> list:
     for name in names:
         if name not in datasets:
             raise ConfigError(f"config: '{where}' names '{name}', which is not a dataset of this config")
     return names
 
 
-def _pool(name: str, pool, datasets: dict) -> dict:
+def _pool(name: str, pool: dict, datasets: dict) -> dict:
     """A concatenated pool: each batch from one dataset, coefficient over all pooled pairs."""
     where = f"pools.{name}"
-    _check_keys(pool, POOL_KEYS, where)
     if name in datasets:
         raise ConfigError(f"config: pool '{name}' has the name of a dataset; give it another name")
-    members = _known(pool.get("datasets"), datasets, f"{where}.datasets")
-    if len(members) < 2:
-        raise ConfigError(f"config: '{where}.datasets' needs at least two datasets")
+    members = _known(pool["datasets"], datasets, f"{where}.datasets")
     _check_comparable(members, datasets, where)
-    return {**pool, "datasets": members}
+    return pool
 
 
 def _alignment(section: dict, datasets: dict) -> dict:
     """Cross diversity and alignment of every (train, eval) pair."""
     if not section:
         return {}
-    _check_keys(section, ALIGNMENT_KEYS, "alignment")
-    train = _known(section.get("train"), datasets, "alignment.train")
-    evals = _known(section.get("eval"), datasets, "alignment.eval")
+    train = _known(section["train"], datasets, "alignment.train")
+    evals = _known(section["eval"], datasets, "alignment.eval")
     for a in train:
         for b in evals:
             _check_comparable([a, b], datasets, f"alignment pair ({a}, {b})")
@@ -365,64 +380,37 @@ def _check_comparable(names: list, datasets: dict, where: str) -> None:
                 )
 
 
-def _dataset(name: str, spec: dict, sampling: dict, task2vec: dict, probe: dict) -> dict:
+def _dataset(name: str, spec: dict, given: dict, config: dict) -> dict:
+    """A dataset with the top-level sampling, task2vec (method keys) and probe under its own,
+    and what its keys must agree on."""
     where = f"datasets.{name}"
-    if not name.replace("_", "").replace("-", "").isalnum():
-        raise ConfigError(f"config: dataset name '{name}' may hold only letters, digits, '_' and '-'")
-    if not isinstance(spec, dict) or spec.get("source") not in SOURCES:
-        got = spec.get("source") if isinstance(spec, dict) else spec
-        raise ConfigError(f"config: '{where}.source' must be one of {', '.join(SOURCES)}, got {got!r}")
     source = spec["source"]
-    _check_keys(spec, DATASET_KEYS[source] | DATASET_COMMON_KEYS, where)
     out = dict(spec)
-    out["sampling"] = _merge(sampling, spec.get("sampling"), f"{where}.sampling")
+    out["sampling"] = {**config["sampling"], **(given.get("sampling") or {})}
     if source in IMAGE_SOURCES:
-        out["sampling"] = _task_sampling(out["sampling"], where)
+        out["sampling"] = _task_sampling(out["sampling"])
     else:
-        out["sampling"] = {k: v for k, v in out["sampling"].items() if k not in TASK_SAMPLING_DEFAULTS}
-        for key in ("n_batches", "batch_size", "max_length"):
-            _positive_int(out["sampling"][key], f"{where}.sampling.{key}")
-        if out["sampling"]["max_length"] < 2:  # the probe predicts each token from those before it
-            raise ConfigError(
-                f"config: '{where}.sampling.max_length' is 1: a document needs at least 2 tokens (one to predict "
-                "from the one before it); set max_length to 2 or more (the paper uses 128)"
-            )
-    method = {k: v for k, v in task2vec.items() if k not in EXECUTION_KEYS}
-    out["task2vec"] = _merge(method, spec.get("task2vec"), f"{where}.task2vec")
-    _check_task2vec(out["task2vec"], f"{where}.task2vec")
-    for key, neutral in NEUTRAL_METHOD_VALUES.items():
-        if out["task2vec"][key] == neutral:
-            del out["task2vec"][key]
-    out["probe"] = _dataset_probe(name, spec.get("probe"), probe)
+        out["sampling"] = {k: v for k, v in out["sampling"].items() if k not in TASK_SAMPLING_KEYS}
+    method = {k: v for k, v in config["task2vec"].items() if k not in EXECUTION_KEYS}
+    out["task2vec"] = {**method, **(given.get("task2vec") or {})}
+    if out["task2vec"].get("precision") in REFUSED_PRECISIONS:
+        raise ConfigError(
+            f"config: '{where}.task2vec.precision' {REFUSED_PRECISIONS[out['task2vec']['precision']]}; use fp32"
+        )
+    out["probe"] = _dataset_probe(name, given.get("probe"), config["probe"])
     if source in IMAGE_SOURCES and out["task2vec"]["variant"] != "reference":
         raise ConfigError(
             f"config: '{where}.task2vec.variant' is {out['task2vec']['variant']!r}, a text-only variant; image "
             "tasks are embedded as in the original Task2Vec: use variant reference"
         )
-    per_job = task2vec["embeddings_per_job"]
+    per_job = config["task2vec"]["embeddings_per_job"]
     if out["sampling"]["n_batches"] % per_job:
         raise ConfigError(
             f"config: '{where}.sampling.n_batches' ({out['sampling']['n_batches']}) must be a multiple of "
             f"task2vec.embeddings_per_job ({per_job}); change one of them"
         )
-    out.setdefault("order", "consecutive" if source == "ginc" else "random")
-    if out["order"] not in ("random", "consecutive"):
-        raise ConfigError(f"config: '{where}.order' must be random or consecutive, got {out['order']!r}")
-    subset = spec.get("filter")
-    if subset is not None and (not isinstance(subset, dict) or set(subset) != {"field", "value"}):
-        raise ConfigError(
-            f"config: '{where}.filter' must be {{field: <column, dotted if nested>, value: <value kept>}}"
-        )
-    if source == "hub":
-        for key in ("path", "text_field"):
-            if not spec.get(key):
-                raise ConfigError(f"config: '{where}.{key}' is missing")
-        out.setdefault("split", "train")
-        out.setdefault("streaming", True)
-        out.setdefault("shuffle_buffer", 10_000)
-    elif source == "files":
-        if not spec.get("files"):
-            raise ConfigError(f"config: '{where}.files' is missing; give a list of jsonl/json/parquet/txt files")
+    _check_length(name, out)
+    if source == "files":
         if isinstance(out["files"], str):
             out["files"] = [out["files"]]
         fmt = out.get("format") or out["files"][0].rsplit(".", 1)[-1]
@@ -432,51 +420,70 @@ def _dataset(name: str, spec: dict, sampling: dict, task2vec: dict, probe: dict)
                 f"{', '.join(FILE_FORMATS)}"
             )
         out["format"] = fmt
-        out.setdefault("text_field", "text")
-    elif source == "hub_images":
-        if not spec.get("path"):
-            raise ConfigError(f"config: '{where}.path' is missing; give a hub id or a local dataset directory")
-        out.setdefault("split", "train")
-        out.setdefault("image_field", "image")
-        out.setdefault("label_field", "label")
-    elif source == "image_folder":
-        if not spec.get("root"):
-            raise ConfigError(
-                f"config: '{where}.root' is missing; give a folder with one subfolder of images per class"
-            )
     elif source == "ginc":
-        out = {**GINC_DEFAULTS, **out}
-        _check_ginc_concepts(out, where)
-        build = out["probe"]["build"]
-        if build is not None and build["n_symbols"] != out["n_symbols"]:
-            raise ConfigError(
-                f"config: GINC dataset '{name}' has {out['n_symbols']} symbols but its built probe's tokenizer "
-                f"has {build['n_symbols']}; set datasets.{name}.probe.build.n_symbols: {out['n_symbols']}"
-            )
-        needed = out["sampling"]["n_batches"] * out["sampling"]["batch_size"]
-        available = out["n_documents"] * (out["document_length"] // out["sampling"]["max_length"])
-        if not out["sampling"]["reuse_documents"] and available < needed:
-            raise ConfigError(
-                f"config: dataset '{name}' yields {available} sequences but {out['sampling']['n_batches']} batches x "
-                f"{out['sampling']['batch_size']} need {needed}; raise n_documents or lower n_batches/batch_size"
-            )
+        _check_ginc(name, out)
     return out
 
 
-def _task_sampling(sampling: dict, where: str) -> dict:
+def _check_ginc(name: str, spec: dict) -> None:
+    """GINC's concept indices, its vocabulary against the probe's, and whether it has enough sequences."""
+    concepts, n = spec.get("concepts"), spec["n_concepts"]
+    if concepts is not None and max(concepts) >= n:
+        raise ConfigError(
+            f"config: 'datasets.{name}.concepts' must be a list of distinct concept indices in [0, n_concepts={n}), "
+            f"got {concepts!r}"
+        )
+    build = spec["probe"]["build"]
+    if build is not None and build["n_symbols"] != spec["n_symbols"]:
+        raise ConfigError(
+            f"config: GINC dataset '{name}' has {spec['n_symbols']} symbols but its built probe's tokenizer "
+            f"has {build['n_symbols']}; set datasets.{name}.probe.build.n_symbols: {spec['n_symbols']}"
+        )
+    sampling = spec["sampling"]
+    needed = sampling["n_batches"] * sampling["batch_size"]
+    available = spec["n_documents"] * (spec["document_length"] // sampling["max_length"])
+    if not sampling["reuse_documents"] and available < needed:
+        raise ConfigError(
+            f"config: dataset '{name}' yields {available} sequences but {sampling['n_batches']} batches x "
+            f"{sampling['batch_size']} need {needed}; raise n_documents or lower n_batches/batch_size"
+        )
+
+
+def probe_positions(probe: dict) -> int | None:
+    """The longest sequence a text probe takes, where it is known without loading it: a built
+    probe's n_positions, or a local folder's config.json; None for a hub id (checked in the job
+    that first has the probe, before any embedding)."""
+    if probe["build"] is not None:
+        return probe["build"]["n_positions"]
+    path = Path(probe["id"]) / "config.json"
+    try:
+        found = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    for key in ("n_positions", "max_position_embeddings"):
+        if isinstance(found.get(key), int):
+            return found[key]
+    return None
+
+
+def check_length(name: str, max_length: int, positions: int | None) -> None:
+    """Refuse token batches longer than the probe's positions (an IndexError inside the probe)."""
+    if positions is not None and max_length > positions:
+        raise ConfigError(
+            f"config: 'datasets.{name}.sampling.max_length' is {max_length} but the probe takes at most "
+            f"{positions} tokens (its n_positions); set max_length to {positions} or less"
+        )
+
+
+def _check_length(name: str, spec: dict) -> None:
+    if modality(spec) == "text":
+        check_length(name, spec["sampling"]["max_length"], probe_positions(spec["probe"]))
+
+
+def _task_sampling(sampling: dict) -> dict:
     """Sampling of an image dataset: n_batches tasks of n_way classes x k_shot images; the
     batch of a task is its n_way x k_shot images and it has no token length."""
-    for key in ("n_batches", "n_way", "k_shot"):
-        _positive_int(sampling[key], f"{where}.sampling.{key}")
-    if sampling["n_way"] < 2:
-        raise ConfigError(f"config: '{where}.sampling.n_way' must be at least 2 (a 1-way task has no Fisher)")
     return {**sampling, "batch_size": sampling["n_way"] * sampling["k_shot"], "max_length": None}
-
-
-def built_probe_path(build: dict) -> str:
-    """Where a built probe is saved: named by a hash of how it is built."""
-    digest = hashlib.sha256(json.dumps(build, sort_keys=True).encode()).hexdigest()[:12]
-    return f"results/probe/{digest}"
 
 
 # --- the fetch stage: what comes from the hub, and where its local copy lives ---
@@ -516,114 +523,31 @@ def needs_hub(spec: dict) -> bool:
     return spec["source"] in ("hub", "hub_images") and is_hub_id(spec["path"])
 
 
-def probe_spec(config: dict, dataset: str | None = None) -> dict:
-    """What identifies the probe network (the config's, or a dataset's) before it is loaded."""
-    probe = config["probe"] if dataset is None else config["datasets"][dataset]["probe"]
-    return {
-        "id": probe["id"] or built_probe_path(probe["build"]),
-        "revision": probe["revision"],
-        "init": probe["init"],
-        "init_seed": probe["init_seed"],
-        "build": probe["build"],
-    }
-
-
-def data_spec(spec: dict) -> dict:
-    """What a dataset's documents depend on: its spec without cosmetic keys or method."""
-    return {k: v for k, v in spec.items() if k not in COSMETIC_KEYS and k not in ("task2vec", "probe")}
-
-
-def embedding_spec(config: dict, dataset: str) -> dict:
-    """Everything that changes a dataset's embeddings apart from the batch itself."""
-    return {"probe": probe_spec(config, dataset), "task2vec": config["datasets"][dataset]["task2vec"]}
-
-
-def embedding_key(config: dict, dataset: str, files_sha256: dict | None = None) -> str:
-    """Short hash naming a dataset's embeddings: the probe, the method, and everything the
-    tokens of its batches depend on except how many batches there are (with the content
-    hashes of its local data files, when it has any). Changing any of these embeds into a
-    new folder; adding batches keeps the folder."""
-    tokens = data_spec(config["datasets"][dataset])
-    tokens["sampling"] = {k: v for k, v in tokens["sampling"].items() if k != "n_batches"}
-    identity = {"embedding": embedding_spec(config, dataset), "tokens": tokens}
-    if files_sha256:
-        identity["files_sha256"] = files_sha256
-    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:12]
-
-
 # --- from measurement to decisions: downstream correlation, baselines, data selection ---
 
-DOWNSTREAM_DEFAULTS = {"results": None, "confidence": 0.95}
-BASELINES_DEFAULTS = {"ngram": 2, "compression_level": 9}
-SELECTION_DEFAULTS = {"target": None, "candidates": None, "min_diversity": 0.0, "n_batches": None, "starts": 20}
 
-
-def _check_ginc_concepts(spec: dict, where: str) -> None:
-    """GINC's optional ``concepts`` (indices of the latent concepts used) and ``document_seed``."""
-    concepts = spec.get("concepts")
-    if concepts is not None:
-        n = spec["n_concepts"]
-        ok = isinstance(concepts, list) and concepts and len(set(concepts)) == len(concepts)
-        if not ok or not all(isinstance(k, int) and not isinstance(k, bool) and 0 <= k < n for k in concepts):
-            raise ConfigError(
-                f"config: '{where}.concepts' must be a list of distinct concept indices in [0, n_concepts={n}), "
-                f"got {concepts!r}"
-            )
-    seed = spec.get("document_seed")
-    if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool) or seed < 0):
-        raise ConfigError(f"config: '{where}.document_seed' must be a non-negative integer, got {seed!r}")
-
-
-def _number(value, where: str, low: float = 0.0, high: float = float("inf")) -> float:
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or not low <= value <= high:
-        raise ConfigError(f"config: '{where}' must be a number in [{low}, {high}], got {value!r}")
-    return float(value)
-
-
-def _decisions(config: dict, out: dict) -> dict:
+def _decisions(checked: dict, out: dict) -> dict:
     """The optional sections ``downstream``, ``baselines`` and ``selection``: a section that is
     absent (or null) is {} and switches its rule off; ``baselines: {}`` switches it on."""
-    found = {"downstream": {}, "baselines": {}, "selection": {}}
-    downstream = config.get("downstream")
-    if downstream is not None:
-        found["downstream"] = d = _merge(DOWNSTREAM_DEFAULTS, downstream, "downstream")
-        if not isinstance(d["results"], str) or not d["results"].endswith(".csv"):
-            raise ConfigError(
-                "config: 'downstream.results' must be the path of a CSV with columns train, eval, metric, value "
-                f"(and optionally model), got {d['results']!r}"
-            )
-        _number(d["confidence"], "downstream.confidence", 0.5, 0.999)
-    baselines = config.get("baselines")
-    if baselines is not None:
-        found["baselines"] = b = _merge(BASELINES_DEFAULTS, baselines, "baselines")
-        _positive_int(b["ngram"], "baselines.ngram")
-        if b["compression_level"] not in range(1, 10):
-            raise ConfigError(f"config: 'baselines.compression_level' must be 1 to 9, got {b['compression_level']!r}")
-    selection = config.get("selection")
-    if selection is not None:
-        found["selection"] = _selection(selection, out["datasets"])
+    found = {key: checked.get(key) or {} for key in ("downstream", "baselines", "selection")}
+    if found["selection"]:
+        found["selection"] = _selection(found["selection"], out["datasets"])
     return found
 
 
-def _selection(section, datasets: dict) -> dict:
+def _selection(sel: dict, datasets: dict) -> dict:
     """Rank candidate sources by alignment to a target and mix them under a diversity floor."""
-    sel = _merge(SELECTION_DEFAULTS, section, "selection")
     if sel["target"] not in datasets:
         raise ConfigError(f"config: 'selection.target' must name a dataset of this config, got {sel['target']!r}")
     candidates = _known(sel["candidates"], datasets, "selection.candidates")
     if sel["target"] in candidates:
         raise ConfigError(f"config: 'selection.candidates' includes the target '{sel['target']}'; leave it out")
-    if len(set(candidates)) != len(candidates):
-        raise ConfigError("config: 'selection.candidates' names a dataset twice")
     _check_comparable([sel["target"], *candidates], datasets, "selection")
-    _number(sel["min_diversity"], "selection.min_diversity", 0.0, 1.0)
     if sel["n_batches"] is None:
         sel["n_batches"] = datasets[sel["target"]]["sampling"]["n_batches"]
-    _positive_int(sel["n_batches"], "selection.n_batches")
     available = sum(datasets[c]["sampling"]["n_batches"] for c in candidates)
     if sel["n_batches"] > available:
         raise ConfigError(
             f"config: 'selection.n_batches' ({sel['n_batches']}) exceeds the candidates' {available} batches; lower it"
         )
-    _positive_int(sel["starts"], "selection.starts")
     return sel

@@ -19,6 +19,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .schema import defaults
+
+_GINC = defaults("source_ginc")  # the defaults of config.schema.yaml
+
 # Tags that separate the independent random streams derived from one seed.
 _EMISSION_STREAM = 0
 _VALUE_STREAM = 1
@@ -31,15 +35,15 @@ class GincSpec:
     """Sizes, temperatures and seed of one GINC dataset."""
 
     n_concepts: int
-    n_symbols: int = 50
-    n_values: int = 10
-    n_slots: int = 10
-    transition_temp: float = 0.1
-    start_temp: float = 10.0
-    value_identity_coeff: float = 0.9
-    n_documents: int = 1000
-    document_length: int = 10240
-    seed: int = 1111
+    n_symbols: int = _GINC["n_symbols"]
+    n_values: int = _GINC["n_values"]
+    n_slots: int = _GINC["n_slots"]
+    transition_temp: float = _GINC["transition_temp"]
+    start_temp: float = _GINC["start_temp"]
+    value_identity_coeff: float = _GINC["value_identity_coeff"]
+    n_documents: int = _GINC["n_documents"]
+    document_length: int = _GINC["document_length"]
+    seed: int = _GINC["seed"]
     concepts: tuple | None = None  # concept indices the documents draw from (default: all)
     document_seed: int | None = None  # seed of the documents only (default: seed)
 

@@ -33,6 +33,18 @@ def load_tokenizer(probe: dict):
     return tokenizer
 
 
+def max_positions(probe: dict) -> int | None:
+    """The longest sequence a text probe takes (its config's n_positions), without its weights."""
+    from transformers import AutoConfig
+
+    path, revision = pretrained_source(probe["id"], probe["revision"])
+    found = AutoConfig.from_pretrained(path, revision=revision)
+    for key in ("n_positions", "max_position_embeddings"):
+        if isinstance(getattr(found, key, None), int):
+            return getattr(found, key)
+    return None
+
+
 def load_image_processor(probe: dict):
     """The image probe's own preprocessing (resize, crop, rescale, normalise), e.g. the
     ConvNeXt-style processor of microsoft/resnet-18 (its PIL backend: no torchvision needed)."""

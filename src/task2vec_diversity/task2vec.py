@@ -29,21 +29,51 @@ import torch.nn.functional as F
 from transformers.activations import NewGELUActivation
 
 from .config import VARIANTS
+from .schema import defaults
+
+_METHOD = defaults("task2vec_method")  # the defaults of config.schema.yaml
+
+PRECISIONS = ("fp32", "tf32", "bf16")
+
+
+@contextmanager
+def precision(name: str, device: torch.device | str):
+    """The arithmetic of the forwards inside: ``fp32`` (nothing changes), ``tf32`` (float32
+    matmuls and convolutions may use TensorFloat-32 on a GPU; a CPU has none, so there it is
+    fp32), ``bf16`` (autocast to bfloat16 on the device: matmuls in bf16, losses, softmax and
+    the Fisher accumulators in float32). docs/performance.md gives each one's measured error."""
+    if name == "fp32":
+        yield
+    elif name == "tf32":
+        matmul, cudnn = torch.get_float32_matmul_precision(), torch.backends.cudnn.allow_tf32
+        torch.set_float32_matmul_precision("high")
+        torch.backends.cudnn.allow_tf32 = True
+        try:
+            yield
+        finally:
+            torch.set_float32_matmul_precision(matmul)
+            torch.backends.cudnn.allow_tf32 = cudnn
+    else:
+        with torch.autocast(torch.device(device).type, dtype=torch.bfloat16):
+            yield
 
 
 @dataclass(frozen=True)
 class Settings:
-    variant: str = "reference"
-    epochs: int = 10
-    lr: float = 5e-5
-    eps: float = 1e-8
-    weight_decay: float = 1e-4
-    minibatch_size: int = 8
-    finetune: bool = True
-    seed: int = 42
-    fisher_samples: int = 1
+    variant: str = _METHOD["variant"]
+    epochs: int = _METHOD["epochs"]
+    lr: float = _METHOD["lr"]
+    eps: float = _METHOD["eps"]
+    weight_decay: float = _METHOD["weight_decay"]
+    minibatch_size: int = _METHOD["minibatch_size"]
+    finetune: bool = _METHOD["finetune"]
+    seed: int = _METHOD["seed"]
+    fisher_samples: int = _METHOD["fisher_samples"]
+    precision: str = _METHOD["precision"]
 
     def __post_init__(self):
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
         if self.variant not in VARIANTS:
             raise ValueError(f"variant must be one of {VARIANTS}, got {self.variant!r}")
         if not isinstance(self.fisher_samples, int) or self.fisher_samples < 1:
@@ -223,13 +253,14 @@ def embed(
     else:
         model.eval()
     result = Embedding(vector=np.empty(0, dtype=np.float32))
-    start = time.perf_counter()
-    if settings.finetune and settings.epochs > 0:
-        result.epoch_losses = finetune(model, input_ids, attention_mask, settings, eos_id, log)
-    result.finetune_seconds = time.perf_counter() - start
-    start = time.perf_counter()
-    acc, result.empty_minibatches = fisher_diagonal(model, input_ids, attention_mask, settings, eos_id, targets)
-    result.fisher_seconds = time.perf_counter() - start
+    with precision(settings.precision, input_ids.device):
+        start = time.perf_counter()
+        if settings.finetune and settings.epochs > 0:
+            result.epoch_losses = finetune(model, input_ids, attention_mask, settings, eos_id, log)
+        result.finetune_seconds = time.perf_counter() - start
+        start = time.perf_counter()
+        acc, result.empty_minibatches = fisher_diagonal(model, input_ids, attention_mask, settings, eos_id, targets)
+        result.fisher_seconds = time.perf_counter() - start
     vector = torch.cat([filterwise_mean(acc[id(p)]) for _, p in embedded_weights(model)])
     result.vector = vector.detach().cpu().numpy().astype(np.float32)
     return result
@@ -468,7 +499,7 @@ def embed_batches(model, batches: dict, settings: Settings, eos_id: int, log=Non
     ]
     results = {i: Embedding(vector=np.empty(0, dtype=np.float32)) for i in indices}
     frozen = [p for p in model.parameters() if p.requires_grad]
-    with _with_streams(model):
+    with _with_streams(model), precision(settings.precision, device):
         start = time.perf_counter()
         weights = [loaded.clone().requires_grad_(True) for _ in items]
         if settings.finetune and settings.epochs > 0:
