@@ -90,17 +90,7 @@ def _texts(name: str, spec: dict):
     sampling order. The id is the row's index in the source."""
     ds = load_text_dataset(spec)
     field, subset = spec["text_field"], spec.get("filter")
-    columns = ds.column_names
-    if columns is None:  # some streaming datasets only know their columns after the first row
-        columns = list(next(iter(ds)).keys())
-    needed = {"text_field": field, "filter.field": subset["field"].split(".")[0] if subset else field}
-    for key, column in needed.items():
-        if column not in columns:
-            raise DataError(
-                f"dataset '{name}': {key.replace('_', ' ')} '{column}' not found; available fields: "
-                f"{', '.join(columns)}; set datasets.{name}.{key}"
-            )
-    ds = ds.select_columns(list(dict.fromkeys(needed.values())))
+    ds = _text_columns(ds, spec, name)
 
     def selected(row) -> bool:
         return subset is None or _lookup(row, subset["field"]) == subset["value"]
@@ -318,15 +308,7 @@ def stream_hub(name: str, spec: dict, needed: int, work_dir=None) -> tuple[list,
     revision = hub_revision(spec)
     ds, names = _shards(spec, revision)
     field, subset = spec["text_field"], spec.get("filter")
-    columns = ds.column_names or list(next(iter(ds)).keys())
-    wanted = {"text_field": field, "filter.field": subset["field"].split(".")[0] if subset else field}
-    for key, column in wanted.items():
-        if column not in columns:
-            raise DataError(
-                f"dataset '{name}': {key.replace('_', ' ')} '{column}' not found; available fields: "
-                f"{', '.join(columns)}; set datasets.{name}.{key}"
-            )
-    ds = ds.select_columns(list(dict.fromkeys(wanted.values())))
+    ds = _text_columns(ds, spec, name)
     shuffled = spec["order"] == "random"
     order_rng, buffer_rng = np.random.default_rng(spec["sampling"]["seed"]).spawn(2)
     order = order_rng.permutation(len(names)) if shuffled else np.arange(len(names))
@@ -560,3 +542,18 @@ def prepare(name: str, spec: dict, tokenizer=None, work_dir=None) -> pd.DataFram
         pool.attrs["dataset_revision"] = revision
         return pool
     return prepare_bound(name, spec, tokenizer)
+
+
+def _text_columns(ds, spec: dict, name: str):
+    """The dataset reduced to its text field and the filter's field, or DataError naming a
+    missing one (some streaming datasets only know their columns after the first row)."""
+    field, subset = spec["text_field"], spec.get("filter")
+    columns = ds.column_names or list(next(iter(ds)).keys())
+    wanted = {"text_field": field, "filter.field": subset["field"].split(".")[0] if subset else field}
+    for key, column in wanted.items():
+        if column not in columns:
+            raise DataError(
+                f"dataset '{name}': {key.replace('_', ' ')} '{column}' not found; available fields: "
+                f"{', '.join(columns)}; set datasets.{name}.{key}"
+            )
+    return ds.select_columns(list(dict.fromkeys(wanted.values())))
