@@ -303,7 +303,7 @@ def get_noise_inputs(wildcards):
         "batches": f"results/batches/{dataset}/tokens.zarr",
         "own": embeddings_of(dataset)[: noise_batches(dataset)],
         "repeats": [
-            f"results/embeddings/{dataset}/{key}/noise/repeat{r}"
+            f"results/embeddings/{dataset}/{key}/noise/first{noise_batches(dataset)}/repeat{r}"
             for r in range(1, NOISE["seeds"] + 1)
         ],
     }
@@ -316,7 +316,8 @@ def noise_floors_of(datasets):
 
 
 def get_noise_batches(wildcards):
-    return noise_batches(wildcards.dataset)
+    """How many first batches a re-embedding holds, from its path."""
+    return int(wildcards.n)
 
 
 def get_repeat(wildcards):

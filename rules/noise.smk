@@ -8,11 +8,13 @@ rule embed_noise:
         batches=ancient("results/batches/{dataset}/tokens.zarr"),
         probe=get_probe_files,
     output:
-        directory("results/embeddings/{dataset}/{key}/noise/repeat{repeat}"),
+        # the number of batches is in the path: more noise batches are a new output, not a params change
+        directory("results/embeddings/{dataset}/{key}/noise/first{n}/repeat{repeat}"),
     log:
-        "logs/embed_noise/{dataset}/{key}/repeat{repeat}.log",
+        "logs/embed_noise/{dataset}/{key}/first{n}/repeat{repeat}.log",
     wildcard_constraints:
         repeat=r"[1-9]\d*",
+        n=r"[1-9]\d*",
     conda:
         "../envs/task2vec.yaml"
     threads: 1

@@ -121,7 +121,7 @@ def test_noise_floor_and_decomposition_from_the_stored_embeddings(finished_run):
     table = pd.read_csv(workdir / "results/report/diversity.csv").set_index("dataset")
     for name in ("upper_bound", "ginc", "local"):
         own = _embeddings(workdir, name)
-        folders = sorted((workdir / "results/embeddings" / name).glob("*/noise/repeat*"))
+        folders = sorted((workdir / "results/embeddings" / name).glob("*/noise/first*/repeat*"))
         assert [f.name for f in folders] == ["repeat1", "repeat2"]
         repeats = [np.stack([open_group(p)["embedding"][:] for p in sorted(f.glob("batch*.zarr"))]) for f in folders]
         seeds = [open_group(f / "batch0002.zarr").attrs["seed"] for f in folders]
