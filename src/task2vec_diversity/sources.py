@@ -517,7 +517,9 @@ def prepare_mix(name: str, spec: dict, work_dir=None) -> pd.DataFrame:
     batches = [pool.iloc[i * c : (i + 1) * c] for i in range(n) for pool, c in zip(pools, counts)]
     mixed = pd.concat(batches, ignore_index=True)
     found = {c: r for c, r in revisions.items() if r}
-    mixed.attrs = {key: sum(p.attrs.get(key, 0) for p in pools) for key in ("duplicates_dropped", "empty_dropped")}
+    # a count is the components' sum, or None where one did not count it (empty rows of a stream)
+    counts = {key: [p.attrs.get(key, 0) for p in pools] for key in ("duplicates_dropped", "empty_dropped")}
+    mixed.attrs = {key: None if None in values else sum(values) for key, values in counts.items()}
     mixed.attrs["files_sha256"] = {k: v for p in pools for k, v in p.attrs.get("files_sha256", {}).items()}
     mixed.attrs["dataset_revision"] = ", ".join(f"{c}@{r}" for c, r in found.items()) or None
     return mixed
