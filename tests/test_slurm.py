@@ -191,7 +191,9 @@ def test_hub_ids_run_with_the_compute_jobs_offline(cluster, tmp_path_factory, te
     hub_repositories(root, text_probe)
     workdir = tmp_path_factory.mktemp("slurm_hub")
     with served(root) as server:
-        code, output, seconds = run_on_slurm(workdir, hub_config(workdir), cluster)
+        config = hub_config(workdir)
+        config["task2vec"]["device"] = "cpu"  # the cluster's GPUs are fake (device files, no CUDA)
+        code, output, seconds = run_on_slurm(workdir, config, cluster)
     assert code == 0, output[-5000:]
     calls = sbatch_calls(output)
     assert {"prepare_dataset", "sample_batches", "embed_shard"} <= set(calls), calls.keys()
