@@ -13,7 +13,7 @@ from task2vec_diversity.store import open_group, write_arrays
 
 def main(snakemake, log):
     torch.set_num_threads(snakemake.threads)
-    device = job_device(snakemake.resources, log.info)  # the rule's gpu resource (gpus.py)
+    device = job_device(snakemake.resources, log.info, rule=snakemake.rule)  # the rule's gpu resource (gpus.py)
     probe = snakemake.params.probe
     batches = open_group(snakemake.input.batches)
     model = load_model(probe, device)

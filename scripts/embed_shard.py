@@ -51,7 +51,7 @@ def main(snakemake, log):
     torch.set_num_threads(snakemake.threads)
     identity = snakemake.params.identity
     # the rule's gpu resource says whether this job asked for a GPU (task2vec.device, see gpus.py)
-    device = job_device(snakemake.resources, log.info)
+    device = job_device(snakemake.resources, log.info, rule=snakemake.rule)
     # rule embed_noise: the first noise_batches batches again, with the seeds of re-embedding `repeat`
     repeat = getattr(snakemake.params, "repeat", 0)
     if repeat:

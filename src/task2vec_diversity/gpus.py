@@ -75,7 +75,7 @@ def asked(resources) -> bool:
     return int(gpu) > 0 or gres.startswith("gpu") or ",gpu" in gres
 
 
-def job_device(resources, log=None, slot_dir: str = SLOT_DIR, environ=os.environ) -> str:
+def job_device(resources, log=None, slot_dir: str = SLOT_DIR, environ=os.environ, rule: str = "embed_shard") -> str:
     """The torch device of an embedding job: ``cpu`` when it did not ask for a GPU; else its
     own GPU, or GPUError (one line) when it sees none. Under SLURM the job's GPU is the first
     it sees (SLURM shows a job only what it allocated); in a local run several jobs share the
@@ -86,7 +86,7 @@ def job_device(resources, log=None, slot_dir: str = SLOT_DIR, environ=os.environ
     import torch
 
     if not torch.cuda.is_available() or torch.cuda.device_count() == 0:
-        raise GPUError(f"embed_shard asked for a GPU but sees none ({_why_none(torch, environ)}); nothing was "
+        raise GPUError(f"{rule} asked for a GPU but sees none ({_why_none(torch, environ)}); nothing was "
                        "computed: run it where a GPU is, or set task2vec.device: cpu to embed on CPUs")
     if "SLURM_JOB_ID" in environ:
         return "cuda:0"
