@@ -5,11 +5,12 @@
 
 The normalisation depends on the pair, so the matrix is not a Gram matrix. With
 q = 1 / (h_a + h_b + eps)^2 it needs three sums per pair, <h_a h_b, q>, <h_a^2, q> and
-<h_b^2, q>; they are computed for a tile of rows x columns x dimensions at a time (one
-buffer of ``block_bytes``, 64 MiB on a CPU: five times faster than cache-sized 1 MiB tiles on
-the shared 2-core machine, whose time went to the per-call overhead of the many small tensor
-operations), accumulated over the dimension chunks in
-float64, so memory stays bounded for any number of embeddings. float32 tiles keep the
+<h_b^2, q>; they are computed for a tile of rows x columns x dimensions at a time, in one
+buffer of ``block_bytes`` allocated once and reused by every tile (16 MiB on a CPU, which sits
+in the cache: smaller tiles pay the per-call cost of the tensor operations, larger ones and a
+fresh buffer per tile pay memory traffic and page faults; docs/performance.md#distances),
+accumulated over the dimension chunks in float64, so memory stays bounded for any number of
+embeddings. float32 tiles keep the
 distances within 1e-7 or so of float64 (benchmarks/distance.py measures it); ``dtype``
 can ask for float64 throughout.
 """
@@ -37,15 +38,17 @@ def cosine_distance(h_a: np.ndarray, h_b: np.ndarray, eps: float = EPS) -> float
     return float(1.0 - u @ v / (np.linalg.norm(u) * np.linalg.norm(v)))
 
 
-def _tile_distances(a: torch.Tensor, b: torch.Tensor, eps: float, chunk: int) -> torch.Tensor:
-    """Distances between the rows of ``a`` [I, D] and ``b`` [J, D], as float64 [I, J]."""
+def _tile_distances(a: torch.Tensor, b: torch.Tensor, eps: float, chunk: int, buffer: torch.Tensor) -> torch.Tensor:
+    """Distances between the rows of ``a`` [I, D] and ``b`` [J, D], as float64 [I, J];
+    ``buffer`` holds at least I x J x ``chunk`` values."""
     import torch
 
     ab = torch.zeros((len(a), len(b)), dtype=torch.float64, device=a.device)
     aa, bb = torch.zeros_like(ab), torch.zeros_like(ab)
     for start in range(0, a.shape[1], chunk):
         x, y = a[:, start : start + chunk], b[:, start : start + chunk]
-        q = (x[:, None, :] + eps + y[None, :, :]).pow_(-2)  # [I, J, chunk]
+        q = buffer[: len(x) * len(y) * x.shape[1]].view(len(x), len(y), x.shape[1])
+        torch.add((x + eps)[:, None, :], y[None, :, :], out=q).pow_(-2)  # [I, J, chunk]
         aa += torch.einsum("id,ijd->ij", x * x, q)
         bb += torch.einsum("jd,ijd->ij", y * y, q)
         ab += torch.einsum("jd,ijd->ij", y, q.mul_(x[:, None, :]))
@@ -63,7 +66,7 @@ def distance_matrix(
     """All distances between the rows of ``a`` and the rows of ``b`` (``b`` = ``a`` when
     omitted, then only tiles on or above the diagonal are computed and mirrored; the
     diagonal is 0). ``device`` defaults to CUDA when present; ``block_bytes`` bounds the
-    tile buffer (default 64 MiB on a CPU, 256 MiB on a GPU); ``dtype`` of the tiles defaults
+    tile buffer (default 16 MiB on a CPU, 256 MiB on a GPU); ``dtype`` of the tiles defaults
     to float32. torch is imported here only: the report, which reads matrices, does not need it."""
     import torch
 
@@ -72,7 +75,7 @@ def distance_matrix(
     if device is None:
         device = "cuda" if torch.cuda.is_available() else "cpu"
     if block_bytes is None:
-        block_bytes = 256 * 2**20 if device.startswith("cuda") else 64 * 2**20
+        block_bytes = 256 * 2**20 if device.startswith("cuda") else 16 * 2**20
     ha = torch.as_tensor(np.asarray(a)).to(device=device, dtype=dtype)
     hb = ha if symmetric else torch.as_tensor(np.asarray(b)).to(device=device, dtype=dtype)
     n, m, dim = ha.shape[0], hb.shape[0], ha.shape[1]
@@ -82,10 +85,11 @@ def distance_matrix(
     pairs = max(1, block_bytes // (ha.element_size() * chunk))  # pairs per tile
     rows = min(n, max(1, math.isqrt(pairs) // 2))
     cols = min(m, max(1, pairs // rows))
+    buffer = torch.empty(rows * cols * chunk, dtype=dtype, device=device)
     out = torch.zeros((n, m), dtype=torch.float64, device=device)
     for i in range(0, n, rows):
         for j in range(i if symmetric else 0, m, cols):
-            out[i : i + rows, j : j + cols] = _tile_distances(ha[i : i + rows], hb[j : j + cols], eps, chunk)
+            out[i : i + rows, j : j + cols] = _tile_distances(ha[i : i + rows], hb[j : j + cols], eps, chunk, buffer)
     if symmetric:
         out = torch.triu(out, diagonal=1)
         out = out + out.T
