@@ -105,6 +105,30 @@ def test_a_killed_run_resumes_to_identical_results(finished, tmp_path):
     shutil.rmtree(tmp_path, ignore_errors=True)
 
 
+def test_a_lost_noise_job_is_redone_alone(finished):
+    """A noise re-embedding whose job died (its store never written, so nothing after it ran)
+    is planned alone with what reads it, and redone to the very same noise floor."""
+    workdir, config, _ = finished
+    floor = workdir / "results/distances/noise/ginc.zarr"
+    before = open_group(floor)["distances"][:]
+    (folder,) = (workdir / "results/embeddings/ginc").glob("*/noise/first*/repeat1")
+    lost = {path.name: open_group(path)["embedding"][:] for path in folder.glob("batch*.zarr")}
+    assert lost
+    shutil.rmtree(folder)
+    shutil.rmtree(floor)
+    (workdir / "results/report/diversity.csv").unlink()
+    assert planned_jobs(snakemake(workdir, config, "-n")) == {
+        "embed_noise": 1,
+        "noise_floor": 1,
+        "diversity_report": 1,
+        "all": 1,
+    }
+    run_ok(workdir, config)
+    for name, vector in lost.items():
+        np.testing.assert_array_equal(open_group(folder / name)["embedding"][:], vector)
+    np.testing.assert_array_equal(open_group(floor)["distances"][:], before)
+
+
 def test_adding_batches_computes_only_the_new_embeddings(finished):
     workdir, config, reference = finished
     manifest_before = pd.read_csv(workdir / "results/batches/local/manifest.tsv", sep="\t")
