@@ -8,11 +8,10 @@ q = 1 / (h_a + h_b + eps)^2 it needs three sums per pair, <h_a h_b, q>, <h_a^2, 
 <h_b^2, q>; they are computed for a tile of rows x columns x dimensions at a time, in one
 buffer of ``block_bytes`` allocated once and reused by every tile (16 MiB on a CPU, which sits
 in the cache: smaller tiles pay the per-call cost of the tensor operations, larger ones and a
-fresh buffer per tile pay memory traffic and page faults; docs/performance.md#distances),
-accumulated over the dimension chunks in float64, so memory stays bounded for any number of
-embeddings. float32 tiles keep the
-distances within 1e-7 or so of float64 (benchmarks/distance.py measures it); ``dtype``
-can ask for float64 throughout.
+fresh buffer per tile pay memory traffic and page faults; docs/performance.md), accumulated
+over the dimension chunks in float64, so memory stays bounded for any number of embeddings.
+float32 tiles keep the distances within 1e-7 or so of float64 (benchmarks/distance.py
+measures it); ``dtype`` can ask for float64 throughout.
 """
 
 from __future__ import annotations
