@@ -203,12 +203,17 @@ FILES_SHA256 = {}
 
 def data_files_sha256(dataset):
     """Content hashes of a dataset's local files (in its embeddings' key), each file read
-    once (and again only when it changes)."""
+    once (and again only when it changes); a local folder that is a clean git checkout by
+    its commit instead."""
     if dataset not in FILES_SHA256:
-        files = inputs.local_files(CONFIG["datasets"][dataset])
-        FILES_SHA256[dataset] = inputs.cached_sha256(
-            files, ".snakemake/task2vec_diversity/files_sha256.json"
-        )
+        spec = CONFIG["datasets"][dataset]
+        FILES_SHA256[dataset] = {
+            **inputs.cached_sha256(
+                inputs.hashed_files(spec),
+                ".snakemake/task2vec_diversity/files_sha256.json",
+            ),
+            **inputs.folder_commits(spec),
+        }
     return FILES_SHA256[dataset]
 
 

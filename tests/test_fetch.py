@@ -105,20 +105,20 @@ def test_a_network_error_retries_with_backoff_from_where_it_stopped(tmp_path, mo
     write_shards(tmp_path, n_shards=3, rows=20)
     expected = sources.prepare("d", hub_spec(tmp_path))
     waits = []
-    monkeypatch.setattr(sources.time, "sleep", waits.append)
+    monkeypatch.setattr(hub, "pause", waits.append)
     Flaky(monkeypatch, ConnectionError("connection reset by peer"), after=5, times=3)
     with caplog.at_level(logging.WARNING, logger="task2vec_diversity"):
         pool = sources.prepare("d", hub_spec(tmp_path))
     pd.testing.assert_frame_equal(pool, expected)
-    assert waits == [sources.RETRY_SECONDS, 2 * sources.RETRY_SECONDS, 4 * sources.RETRY_SECONDS]
+    assert waits == [hub.RETRY_SECONDS, 2 * hub.RETRY_SECONDS, 4 * hub.RETRY_SECONDS]
     assert "retry 1/8" in caplog.text and "connection reset by peer" in caplog.text
 
 
 def test_a_persistent_network_error_is_one_line(tmp_path, monkeypatch):
     write_shards(tmp_path, n_shards=2, rows=20)
-    monkeypatch.setattr(sources.time, "sleep", lambda seconds: None)
+    monkeypatch.setattr(hub, "pause", lambda seconds: None)
     Flaky(monkeypatch, TimeoutError("timed out"), after=3, times=100)
-    with pytest.raises(sources.DataError, match=r"streaming failed 9 times in a row .*resumes from its last part"):
+    with pytest.raises(hub.UserError, match=r"network failed 9 times in a row .*resumes from its last part"):
         sources.prepare("d", hub_spec(tmp_path))
 
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 import hashlib
 import io
 import itertools
+import os
 from pathlib import Path
 
 import numpy as np
@@ -81,7 +82,9 @@ def _folder(name: str, root: Path) -> ImageSource:
 def _hub(name: str, spec: dict) -> ImageSource:
     import datasets
 
-    ds = datasets.load_dataset(spec["path"], name=spec.get("name"), split=spec["split"], revision=spec.get("revision"))
+    local = os.path.isdir(spec["path"])  # a hub-shaped folder, or a snapshot in the Hugging Face cache
+    revision = None if local else spec.get("revision")
+    ds = datasets.load_dataset(spec["path"], name=spec.get("name"), split=spec["split"], revision=revision)
     for key in ("image_field", "label_field"):
         if spec[key] not in ds.column_names:
             raise DataError(

@@ -21,11 +21,40 @@ COMPRESSED = (".gz", ".bz2", ".xz", ".zst", ".lz4", ".zip")
 CHUNK = 1 << 20
 
 
+def local_folder(spec: dict) -> str | None:
+    """The folder of a hub dataset given as a local directory (a hub-shaped folder, e.g. a
+    ``git clone`` of the repository), else None."""
+    if spec.get("source") in ("hub", "hub_images") and os.path.isdir(spec.get("path") or ""):
+        return spec["path"]
+    return None
+
+
+def folder_commit(path: str) -> str | None:
+    """The commit of a clean git checkout at ``path`` (its top level); None when it is not
+    one, or has changes not committed."""
+    try:
+        git = ["git", "-C", str(path)]
+        top = subprocess.run([*git, "rev-parse", "--show-toplevel"], capture_output=True, text=True, timeout=10)
+        if top.returncode != 0 or os.path.realpath(top.stdout.strip()) != os.path.realpath(path):
+            return None
+        status = subprocess.run([*git, "status", "--porcelain"], capture_output=True, text=True, timeout=60)
+        head = subprocess.run([*git, "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    clean = status.returncode == 0 and not status.stdout.strip() and head.returncode == 0
+    return head.stdout.strip() if clean else None
+
+
 def local_files(spec: dict) -> list[str]:
     """The local data files a dataset reads: a files source's ``files`` (globs expanded, URLs
-    left out), and for a mix its components' files."""
+    left out), every file of a local hub-shaped folder (not its .git), and for a mix its
+    components' files."""
     if spec.get("source") == "mix":
         return sorted({f for part in spec["components"].values() for f in local_files(part["spec"])})
+    folder = local_folder(spec)
+    if folder is not None:
+        root = Path(folder)
+        return [str(root / p) for p in sorted(root.rglob("*")) if p.is_file() and ".git" not in p.parts]
     if spec.get("source") != "files":
         return []
     found = []
@@ -71,11 +100,31 @@ def file_sha256(path: str, fmt: str | None = None, name: str = "") -> str:
     return sha.hexdigest()
 
 
+def hashed_files(spec: dict) -> list[str]:
+    """The local files whose content hashes identify a dataset: all of local_files but those
+    of a local folder that is a clean git checkout (its commit identifies them: folder_commits)."""
+    if spec.get("source") == "mix":
+        return sorted({f for part in spec["components"].values() for f in hashed_files(part["spec"])})
+    folder = local_folder(spec)
+    return [] if folder is not None and folder_commit(folder) else local_files(spec)
+
+
+def folder_commits(spec: dict) -> dict[str, str]:
+    """{folder: 'git <commit>'} of the local hub-shaped folders that are clean git checkouts."""
+    if spec.get("source") == "mix":
+        return {k: v for part in spec["components"].values() for k, v in folder_commits(part["spec"]).items()}
+    folder = local_folder(spec)
+    commit = folder and folder_commit(folder)
+    return {folder: f"git {commit}"} if commit else {}
+
+
 def files_sha256(name: str, spec: dict) -> dict[str, str]:
-    """{file: SHA-256} of a dataset's local files, text files checked to be UTF-8."""
+    """{file: SHA-256} of a dataset's local files, text files checked to be UTF-8 ('git
+    <commit>' for a folder that is a clean git checkout)."""
     if spec.get("source") == "mix":
         return {k: v for part in spec["components"].values() for k, v in files_sha256(name, part["spec"]).items()}
-    return {path: file_sha256(path, spec.get("format"), name) for path in local_files(spec)}
+    found = {path: file_sha256(path, spec.get("format"), name) for path in hashed_files(spec)}
+    return {**found, **folder_commits(spec)}
 
 
 def cached_sha256(paths, cache: str | Path | None = None) -> dict[str, str]:

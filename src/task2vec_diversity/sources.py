@@ -22,15 +22,11 @@ import pandas as pd
 
 from .config import FILE_FORMATS, IMAGE_SOURCES
 from .errors import DataError
+from .hub import dataset_source, network_error, wait_before_retry, with_retries
 from .inputs import files_sha256
 
 log = logging.getLogger(__name__)
 
-# streaming a hub dataset: a network error retries from where the stream stopped, waiting
-# RETRY_SECONDS x 2^k (at most RETRY_MAX_SECONDS) before retry k + 1, RETRIES times in a row
-RETRIES = 8
-RETRY_SECONDS = 5.0
-RETRY_MAX_SECONDS = 300.0
 # the kept documents are written to a part file every PART_DOCUMENTS documents, with the
 # position reached, so that a download killed half-way resumes from its last part
 PART_DOCUMENTS = 10_000
@@ -62,16 +58,19 @@ def _check_enough(name: str, found: int, spec: dict, duplicates: int = 0) -> Non
     )
 
 
-def load_text_dataset(spec: dict):
-    """The ``datasets`` object for a hub or files source (streaming when asked)."""
+def load_text_dataset(spec: dict, source: tuple[str, str | None] | None = None):
+    """The ``datasets`` object for a hub or files source (streaming when asked); a hub
+    dataset read from where ``source`` (hub.dataset_source) says, at its commit. (``datasets``
+    runs no loading scripts since 4.0, so there is no remote code to refuse here.)"""
     import datasets
 
     if spec["source"] == "hub":
+        path, revision = source or dataset_source(spec)
         return datasets.load_dataset(
-            spec["path"],
+            path,
             name=spec.get("name"),
             split=spec["split"],
-            revision=spec.get("revision"),
+            revision=None if os.path.isdir(path) else revision,
             streaming=spec["streaming"],
         )
     return datasets.load_dataset(FILE_FORMATS[spec["format"]], data_files=spec["files"], split="train")
@@ -84,11 +83,11 @@ def _lookup(row: dict, dotted: str):
     return row
 
 
-def _texts(name: str, spec: dict):
+def _texts(name: str, spec: dict, source=None):
     """Yield (document id, text) of the non-empty documents (of the subset ``filter``
     selects, if any) of a files source or a hub dataset read whole (streaming: false), in
     sampling order. The id is the row's index in the source."""
-    ds = load_text_dataset(spec)
+    ds = load_text_dataset(spec, source)
     field, subset = spec["text_field"], spec.get("filter")
     ds = _text_columns(ds, spec, name)
 
@@ -146,17 +145,19 @@ def prepare_texts(name: str, spec: dict, work_dir=None) -> pd.DataFrame:
     counts of rows dropped, and the local files' hashes, are in the pool's ``attrs``."""
     files = files_sha256(name, spec)  # local text files checked to be UTF-8 before any row is read
     needed = pool_size(spec)
+    source = dataset_source(spec) if spec["source"] == "hub" else None
+    revision = source and source[1]
     if spec["source"] == "hub" and spec["streaming"]:
         asked = needed
         while True:
-            streamed, revision = stream_hub(name, spec, asked, work_dir)
+            streamed = stream_hub(name, spec, asked, work_dir, source)
             kept, empty, duplicates = distinct_texts(name, spec, streamed, needed)
             if len(kept) == needed or len(streamed) < asked:
                 break
             asked += needed - len(kept)  # the first rows in sampling order stay the same
         empty = None  # stream_hub skips the empty rows as it streams: not counted
     else:
-        (kept, empty, duplicates), revision = distinct_texts(name, spec, _texts(name, spec), needed), None
+        kept, empty, duplicates = distinct_texts(name, spec, _texts(name, spec, source), needed)
     _check_enough(name, len(kept), spec, duplicates)
     pool = pd.DataFrame(kept, columns=["document_id", "text", "sha256"])
     pool.attrs = {
@@ -176,38 +177,12 @@ def is_local(path: str) -> bool:
     return os.path.isdir(path)
 
 
-def hub_revision(spec: dict) -> str | None:
-    """The commit a hub dataset's revision (branch, tag or commit; default main) resolves to
-    now; None for a local directory."""
-    if is_local(spec["path"]):
-        return None
-    from huggingface_hub import HfApi
-
-    return HfApi().dataset_info(spec["path"], revision=spec.get("revision")).sha
-
-
-def _network_error(error: BaseException) -> bool:
-    """Errors worth a retry: the connection, a time-out, the hub's 429 and 5xx."""
-    from huggingface_hub.errors import HfHubHTTPError
-
-    if isinstance(error, HfHubHTTPError):
-        status = getattr(error.response, "status_code", None)
-        return status is None or status == 429 or status >= 500
-    if isinstance(error, (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError)):
-        return False
-    try:
-        import httpx2 as httpx  # what huggingface_hub 2.x talks through
-    except ImportError:  # pragma: no cover - older huggingface_hub
-        import httpx
-    return isinstance(error, (OSError, TimeoutError, httpx.TransportError))
-
-
-def _shards(spec: dict, revision: str | None):
+def _shards(spec: dict, path: str, revision: str | None):
     """The streaming dataset and the name of each of its shards: the data file's path in the
     repository (or under the local directory), in the dataset's own order."""
     import datasets
 
-    builder = datasets.load_dataset_builder(spec["path"], name=spec.get("name"), revision=revision)
+    builder = datasets.load_dataset_builder(path, name=spec.get("name"), revision=None if is_local(path) else revision)
     files = builder.config.data_files and builder.config.data_files.get(spec["split"])
     if not files:
         raise DataError(
@@ -219,7 +194,7 @@ def _shards(spec: dict, revision: str | None):
             f"dataset '{spec['path']}': {ds.n_shards} streaming shards but {len(files)} data files, so rows cannot be "
             "traced to their file; report this with the dataset's id"
         )
-    root = str(spec["path"]).rstrip("/") + "/"
+    root = str(path).rstrip("/") + "/"
     names = []
     for f in map(str, files):
         if f.startswith("hf://"):  # hf://datasets/<repo>@<commit>/<path in the repo>
@@ -300,13 +275,14 @@ class _Download:
             shutil.rmtree(self.dir, ignore_errors=True)
 
 
-def stream_hub(name: str, spec: dict, needed: int, work_dir=None) -> tuple[list, str | None]:
-    """Stream a hub dataset (or a local directory read the same way) at its resolved commit:
-    its shards in a seeded order, each from its first row, the documents the filter keeps
-    through a seeded shuffle buffer. Ids are '<data file>:<row in that file>'. Returns the
-    first ``needed`` (id, text) pairs in sampling order and the commit."""
-    revision = hub_revision(spec)
-    ds, names = _shards(spec, revision)
+def stream_hub(name: str, spec: dict, needed: int, work_dir=None, source=None) -> list:
+    """Stream a hub dataset (or a local directory read the same way) at its resolved commit
+    (``source``: hub.dataset_source): its shards in a seeded order, each from its first row,
+    the documents the filter keeps through a seeded shuffle buffer. Ids are
+    '<data file>:<row in that file>'. Returns the first ``needed`` (id, text) pairs in
+    sampling order."""
+    path, revision = source or dataset_source(spec)
+    ds, names = with_retries(f"dataset '{name}'", lambda: _shards(spec, path, revision))
     field, subset = spec["text_field"], spec.get("filter")
     ds = _text_columns(ds, spec, name)
     shuffled = spec["order"] == "random"
@@ -338,27 +314,11 @@ def stream_hub(name: str, spec: dict, needed: int, work_dir=None) -> tuple[list,
             else:
                 shard, row = shard + 1, 0
         except Exception as error:  # noqa: BLE001 - only network errors are retried, the rest re-raised
-            if not _network_error(error):
+            if not network_error(error):
                 raise
             failures += 1
-            if failures > RETRIES:
-                raise DataError(
-                    f"dataset '{name}': streaming failed {failures} times in a row ({type(error).__name__}: {error}); "
-                    "check the network and run again: the download resumes from its last part"
-                ) from error
-            wait = min(RETRY_SECONDS * 2 ** (failures - 1), RETRY_MAX_SECONDS)
-            log.warning(
-                "network error while streaming %s (%s: %s); retry %d/%d in %.0f s from %s row %d",
-                name,
-                type(error).__name__,
-                error,
-                failures,
-                RETRIES,
-                wait,
-                names[order[shard]],
-                row,
-            )
-            time.sleep(wait)
+            where = f"dataset '{name}' (streaming {names[order[shard]]} from row {row})"
+            wait_before_retry(failures, error, where, ": the download resumes from its last part")
     download.save(shard, row, read)
     progress.finish(read, len(download.rows))
     rows = download.rows
@@ -366,7 +326,7 @@ def stream_hub(name: str, spec: dict, needed: int, work_dir=None) -> tuple[list,
         rows = buffer_shuffle(rows, spec["shuffle_buffer"], buffer_rng)
     pool = list(itertools.islice(rows, needed))
     download.done()
-    return pool, revision
+    return pool
 
 
 class _Progress:
@@ -539,8 +499,8 @@ def prepare(name: str, spec: dict, tokenizer=None, work_dir=None) -> pd.DataFram
     if spec["source"] in IMAGE_SOURCES:
         from .images import prepare_images
 
-        revision = hub_revision(spec) if spec["source"] == "hub_images" else None
-        pool = prepare_images(name, {**spec, "revision": revision} if revision else spec)
+        path, revision = dataset_source(spec) if spec["source"] == "hub_images" else (None, None)
+        pool = prepare_images(name, {**spec, "path": path, "revision": revision} if path else spec)
         pool.attrs["dataset_revision"] = revision
         return pool
     return prepare_bound(name, spec, tokenizer)
