@@ -78,3 +78,20 @@ def save_image_probe(path, seed: int = 0) -> dict:
 @pytest.fixture(scope="session")
 def image_probe(tmp_path_factory):
     return save_image_probe(tmp_path_factory.mktemp("image_probe"))
+
+
+@pytest.fixture(scope="session")
+def hub_run(tmp_path_factory):
+    """The workflow with hub ids (gpt2, the uncopyrighted Pile filtered to NIH ExPorter, WikiText
+    read whole) and a local file, the replicas served by the loopback hub: shared by
+    tests/test_fetch.py and tests/test_replicas.py (which runs it again offline)."""
+    from .test_fetch import hub_config, hub_repositories, served
+    from .test_workflow import snakemake
+
+    root = hub_repositories(tmp_path_factory.mktemp("hub"))
+    workdir = tmp_path_factory.mktemp("hub_run")
+    config = hub_config(workdir)
+    with served(root) as server:
+        result = snakemake(workdir, config)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return workdir, config, server, root

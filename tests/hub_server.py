@@ -32,8 +32,9 @@ def _files(folder: Path) -> list[Path]:
 class Hub:
     """The repositories under ``root`` and the server that serves them."""
 
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, aliases: dict | None = None):
         self.root = Path(root)
+        self.aliases = aliases or {}  # renamed repositories: old id -> current id
         self.log = self.root / "access.log"
         self.lock = threading.Lock()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -54,7 +55,7 @@ class Hub:
         return [json.loads(line) for line in self.log.read_text().splitlines()]
 
     def repo(self, kind: str, repo_id: str) -> Path | None:
-        folder = self.root / kind / repo_id
+        folder = self.root / kind / self.aliases.get(repo_id, repo_id)
         return folder if folder.is_dir() else None
 
     def _handler(self):
@@ -103,7 +104,14 @@ class Hub:
                     return self._api(*info.groups(), "revision", "main", None)
                 resolve = re.fullmatch(r"/(?:(datasets)/)?(.+?)/resolve/([^/]+)/(.+)", path)
                 if resolve:
-                    kind, repo_id, _, name = resolve.groups()
+                    kind, repo_id, revision, name = resolve.groups()
+                    if repo_id in hub.aliases:  # as the hub does for a renamed repository
+                        self.send_response(307)
+                        prefix = "/datasets" if kind else ""
+                        self.send_header("Location", f"{prefix}/{hub.aliases[repo_id]}/resolve/{revision}/{name}")
+                        self.send_header("Content-Length", "0")
+                        self.end_headers()
+                        return
                     return self._file(kind or "models", repo_id, name)
                 return self._not_found()
 
@@ -120,6 +128,7 @@ class Hub:
                 folder = hub.repo(kind, repo_id)
                 if folder is None:
                     return self._not_found()
+                repo_id = hub.aliases.get(repo_id, repo_id)
                 sha = commit_of(repo_id)
                 if what == "revision":
                     files = [{"rfilename": p.relative_to(folder).as_posix()} for p in _files(folder)]

@@ -125,3 +125,24 @@ def test_setup_never_installs_into_a_linked_venv(tmp_path):
     (real / ".venv").symlink_to(tmp_path / "shared_venv")
     assert run_setup(setup).returncode == 0
     assert [line.split()[0] for line in log.read_text().splitlines()] == ["python"]
+
+
+def gpu_rules() -> set[str]:
+    """The rules that declare a `gpu` resource (and so ask SLURM for a GPU)."""
+    found = set()
+    for smk in (ROOT / "rules").glob("*.smk"):
+        for name, body in re.findall(r"^rule (\w+):\n(.*?)(?=^rule |\Z)", smk.read_text(), re.M | re.S):
+            if re.search(r"^\s+gpu=", body, re.M):
+                found.add(name)
+    return found
+
+
+def test_the_cluster_profile_example_sends_every_gpu_rule_to_the_gpu_partition():
+    import yaml
+
+    section = (ROOT / "docs/slurm.md").read_text().split("## Your cluster")[1]
+    profile = yaml.safe_load(section.split("```yaml")[1].split("```")[0])
+    assert gpu_rules() == {"embed_shard", "embed_noise", "activations"}
+    assert set(profile["set-resources"]) == gpu_rules()
+    assert all(r == {"slurm_partition": "<gpu partition>"} for r in profile["set-resources"].values())
+    assert "embed_noise: *gpu, activations: *gpu" in (ROOT / "README.md").read_text()

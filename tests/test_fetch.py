@@ -18,10 +18,11 @@ import pytest
 from task2vec_diversity import hub, sources
 from task2vec_diversity.store import open_group
 
+from . import replicas
 from .hub_server import Hub, commit_of
 from .test_workflow import snakemake
 
-PROBE_ID, DATASET_ID = "org/tiny-gpt2", "org/pile-like"
+PROBE_ID, DATASET_ID = "gpt2", "monology/pile-uncopyrighted"
 LABELS = ["Pile-CC", "NIH ExPorter", "HackerNews"]
 
 
@@ -166,15 +167,14 @@ def test_progress_is_logged_while_streaming(tmp_path, monkeypatch, caplog):
 
 
 # --- the workflow with hub ids: fetch stage online, every other job offline ---
+# the replicas of the hub's gpt2, the uncopyrighted Pile and WikiText (tests/replicas.py)
+
+GPT2_REPO = replicas.ALIASES[PROBE_ID]  # the hub answers for gpt2 with openai-community/gpt2's commit
+WIKITEXT = "Salesforce/wikitext"
 
 
-def hub_repositories(root: Path, text_probe: dict) -> None:
-    model = root / "models" / PROBE_ID
-    shutil.copytree(text_probe["id"], model)
-    (model / "tf_model.h5").write_bytes(b"not fetched")  # other frameworks' copies stay on the hub
-    (model / "onnx").mkdir()
-    (model / "onnx/model.onnx").write_bytes(b"not fetched")
-    write_shards(root / "datasets" / DATASET_ID, n_shards=3, rows=40)
+def hub_repositories(root: Path) -> Path:
+    return replicas.hub_root(root, datasets=[DATASET_ID, WIKITEXT])
 
 
 def hub_config(workdir: Path) -> dict:
@@ -194,6 +194,13 @@ def hub_config(workdir: Path) -> dict:
                 "shuffle_buffer": 8,
                 "filter": {"field": "meta.pile_set_name", "value": "NIH ExPorter"},
             },
+            "wiki_whole": {  # read whole, not streamed
+                "source": "hub",
+                "path": WIKITEXT,
+                "name": "wikitext-103-raw-v1",
+                "text_field": "text",
+                "streaming": False,
+            },
             "local": {"source": "files", "files": ["docs.jsonl"]},
         },
     }
@@ -201,9 +208,9 @@ def hub_config(workdir: Path) -> dict:
 
 @contextmanager
 def served(root: Path):
-    """The stand-in hub on loopback, with HF_ENDPOINT (and a fresh HF_HOME) pointing at it for
-    the Snakemake runs started meanwhile."""
-    with Hub(root) as server:
+    """The stand-in hub on loopback (renamed ids redirected as the hub does), with HF_ENDPOINT
+    (and a fresh HF_HOME) pointing at it for the Snakemake runs started meanwhile."""
+    with Hub(root, replicas.ALIASES) as server:
         env = {"HF_ENDPOINT": server.endpoint, "HF_HOME": str(root / "hf_home"), "HF_HUB_DISABLE_TELEMETRY": "1"}
         old = {k: os.environ.get(k) for k in env}
         os.environ.update(env)
@@ -229,16 +236,13 @@ def check_offline(workdir: Path, server: Hub) -> None:
         assert offline == (not rule.startswith("fetch_")), (rule, text[:300])
 
 
-@pytest.fixture(scope="module")
-def hub_run(tmp_path_factory, text_probe):
-    root = tmp_path_factory.mktemp("hub")
-    hub_repositories(root, text_probe)
-    workdir = tmp_path_factory.mktemp("hub_run")
-    config = hub_config(workdir)
-    with served(root) as server:
-        result = snakemake(workdir, config)
-    assert result.returncode == 0, result.stderr[-3000:]
-    return workdir, config, server, root
+def replica_row(folder: Path, document_id: str) -> dict:
+    """The row of a document id '<data file>:<row>', read back from a .jsonl.zst data file."""
+    import zstandard
+
+    name, row = document_id.rsplit(":", 1)
+    lines = zstandard.ZstdDecompressor().decompressobj().decompress((folder / name).read_bytes()).splitlines()
+    return json.loads(lines[int(row)])
 
 
 def test_hub_ids_run_with_every_job_but_the_fetch_stage_offline(hub_run):
@@ -247,12 +251,15 @@ def test_hub_ids_run_with_every_job_but_the_fetch_stage_offline(hub_run):
 
 
 def test_the_probe_is_stored_at_its_commit_with_only_what_it_needs(hub_run):
+    """From gpt2's whole file list (PyTorch, safetensors, TF, Flax, Rust, ONNX, TFLite weights),
+    the fetch stage stores exactly the configs, the tokenizer files and model.safetensors."""
     workdir, *_ = hub_run
-    snapshot = workdir / "results/hub/probes/org--tiny-gpt2@main"
+    snapshot = workdir / "results/hub/probes/gpt2@main"
     record = json.loads((snapshot / hub.RECORD).read_text())
-    assert record["commit"] == commit_of(PROBE_ID) and record["id"] == PROBE_ID
-    assert "model.safetensors" in record["files"] and "tokenizer.json" in record["files"]
-    assert not (snapshot / "tf_model.h5").exists() and not (snapshot / "onnx").exists()
+    assert record["commit"] == commit_of(GPT2_REPO) and record["id"] == PROBE_ID
+    assert record["files"] == replicas.GPT2_NEEDED
+    stored = sorted(p.name for p in snapshot.iterdir() if not p.name.startswith("."))  # not Snakemake's marker
+    assert stored == sorted([*replicas.GPT2_NEEDED, hub.RECORD])
 
 
 def test_commits_are_in_the_pool_and_every_result(hub_run):
@@ -263,11 +270,12 @@ def test_commits_are_in_the_pool_and_every_result(hub_run):
     assert batches.attrs["dataset_revision"] == commit_of(DATASET_ID)
     for store in (workdir / "results/embeddings/nih").rglob("batch*.zarr"):
         attrs = open_group(store).attrs
-        assert attrs["dataset_revision"] == commit_of(DATASET_ID) and attrs["probe_revision"] == commit_of(PROBE_ID)
+        assert attrs["dataset_revision"] == commit_of(DATASET_ID) and attrs["probe_revision"] == commit_of(GPT2_REPO)
     table = pd.read_csv(workdir / "results/report/diversity.csv").set_index("dataset")
     assert table.loc["nih", "dataset_revision"] == commit_of(DATASET_ID)
+    assert table.loc["wiki_whole", "dataset_revision"] == commit_of(WIKITEXT)  # read whole: its commit too
     assert pd.isna(table.loc["local", "dataset_revision"])  # local files: no hub commit
-    assert (table.probe_revision == commit_of(PROBE_ID)).all() and table.diversity.between(0, 1).all()
+    assert (table.probe_revision == commit_of(GPT2_REPO)).all() and table.diversity.between(0, 1).all()
 
 
 def test_hub_document_ids_trace_to_their_file_and_row(hub_run):
@@ -278,35 +286,32 @@ def test_hub_document_ids_trace_to_their_file_and_row(hub_run):
     folder = root / "datasets" / DATASET_ID
     texts = dict(zip(pool.document_id, pool.text))
     for document_id in manifest.document_id:
-        text = row_text(folder, document_id)
-        assert text == texts[document_id]
-        assert (
-            json.loads(
-                (folder / document_id.rsplit(":", 1)[0]).read_text().splitlines()[int(document_id.rsplit(":", 1)[1])]
-            )["meta"]["pile_set_name"]
-            == "NIH ExPorter"
-        )
+        assert document_id.startswith("train/") and document_id.split(":")[0].endswith(".jsonl.zst")
+        row = replica_row(folder, document_id)
+        assert row["text"] == texts[document_id] and row["meta"]["pile_set_name"] == "NIH ExPorter"
     assert np.all(manifest.sha256 == [sources.text_sha(texts[i]) for i in manifest.document_id])
 
 
-def test_a_job_whose_local_copy_is_missing_fails_with_one_line(hub_run):
+def test_a_job_whose_local_copy_is_missing_fails_with_one_line(hub_run, tmp_path):
     workdir, config, _, _ = hub_run
-    snapshot = workdir / "results/hub/probes/org--tiny-gpt2@main"
+    work = tmp_path / "run"
+    shutil.copytree(workdir, work, symlinks=True)  # the shared run stays whole for the other tests
+    snapshot = work / "results/hub/probes/gpt2@main"
     (snapshot / "tokenizer.json").unlink()
-    embeddings = sorted((workdir / "results/embeddings").rglob("batch*.zarr"))
+    embeddings = sorted((work / "results/embeddings").rglob("batch*.zarr"))
     # no HF_ENDPOINT: were the job to reach for the network, it would find no hub at all
-    result = snakemake(workdir, config, "--forcerun", "sample_batches", "--", "results/batches/nih/tokens.zarr")
+    result = snakemake(work, config, "--forcerun", "sample_batches", "--", "results/batches/nih/tokens.zarr")
     assert result.returncode != 0
-    errors = [x for x in (workdir / "logs/sample_batches/nih.log").read_text().splitlines() if " ERROR " in x]
+    errors = [x for x in (work / "logs/sample_batches/nih.log").read_text().splitlines() if " ERROR " in x]
     assert len(errors) == 1, errors
     assert errors[0].endswith(
-        f"probe '{PROBE_ID}': results/hub/probes/org--tiny-gpt2@main/tokenizer.json is missing from its local copy "
-        "(jobs other than the fetch stage run offline); delete results/hub/probes/org--tiny-gpt2@main and run the "
+        f"probe '{PROBE_ID}': results/hub/probes/gpt2@main/tokenizer.json is missing from its local copy "
+        "(jobs other than the fetch stage run offline); delete results/hub/probes/gpt2@main and run the "
         "workflow again: rule fetch_probe fetches it"
     )
     assert "Traceback" not in result.stderr
-    assert sorted((workdir / "results/embeddings").rglob("batch*.zarr")) == embeddings  # earlier results kept
-    assert (workdir / "results/report/diversity.csv").exists()
+    assert sorted((work / "results/embeddings").rglob("batch*.zarr")) == embeddings  # earlier results kept
+    assert (work / "results/report/diversity.csv").exists()
 
 
 def test_a_hub_probe_without_its_local_copy_is_one_line(tmp_path, monkeypatch):

@@ -1,13 +1,13 @@
-"""config/paper.yaml: it plans the whole paper, and its rules run end to end on local
-stand-ins of its hub datasets (same loading code path, fields and structure) with a tiny probe."""
-
-import json
-from pathlib import Path
+"""config/paper.yaml: it plans the whole paper, and it runs end to end on replicas of its hub
+repositories (gpt2 and every dataset, tests/replicas.py) served by the loopback hub, at tiny sizes."""
 
 import pandas as pd
 import pytest
 import yaml
 
+from . import replicas
+from .hub_server import commit_of
+from .test_fetch import served
 from .test_workflow import ROOT, planned_jobs, run_ok, snakemake
 
 pytestmark = pytest.mark.workflow
@@ -41,52 +41,32 @@ def test_paper_config_plans_the_whole_paper(tmp_path):
     assert jobs["build_probe"] == 10
 
 
-def _hub_stand_in(directory: Path, spec: dict, n_documents: int, rng_seed: int) -> None:
-    """A local dataset directory shaped like the hub repo: a config name when the entry has
-    one (declared in the card, as on the hub), the text field, and the Pile's meta field."""
-    directory.mkdir(parents=True, exist_ok=True)
-    labels = ["Pile-CC", "HackerNews", "NIH ExPorter", "PubMed Abstracts", "USPTO Backgrounds"]
-    words = f"w{rng_seed} alpha beta gamma delta epsilon zeta eta theta iota kappa".split()
-    rows = []
-    for i in range(n_documents):
-        text = " ".join(words[(i * k + rng_seed) % len(words)] for k in range(5 + i % 17))
-        rows.append({"text": "" if i % 11 == 5 else text, "meta": {"pile_set_name": labels[i % len(labels)]}})
-    (directory / "train.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
-    if spec.get("name"):  # one config per name; several datasets of the config may share a repository
-        readme = directory / "README.md"
-        card = yaml.safe_load(readme.read_text().strip("-\n")) if readme.exists() else {"configs": []}
-        card["configs"].append({"config_name": spec["name"], "data_files": [{"split": "train", "path": "train.jsonl"}]})
-        readme.write_text("---\n" + yaml.safe_dump(card) + "---\n")
-
-
-def stand_in_config(workdir: Path, probe: dict) -> dict:
+def replica_config() -> dict:
+    """config/paper.yaml as it is, at tiny sizes: 10 batches of 4 sequences of 16 tokens, one
+    epoch, a shuffle buffer of 64, and one latent-concept and one vocabulary sweep of three small
+    GINC points; every hub id (gpt2 and the datasets) unchanged, read from its replica."""
     config = yaml.safe_load((ROOT / "config/paper.yaml").read_text())
-    config["probe"] = {"id": probe["id"]}
     config["task2vec"].update(epochs=1, minibatch_size=2)
     config["sampling"].update(n_batches=10, batch_size=4, max_length=16)
     config["report"] = {"bootstrap_replicates": 100}
-    for seed, spec in enumerate(config["datasets"].values()):
+    for spec in config["datasets"].values():
         if spec["source"] == "hub":
-            local = workdir / "hub" / spec["path"]
-            _hub_stand_in(local, spec, 300, seed)
-            spec["path"] = str(local)
             spec["shuffle_buffer"] = 64
-    # one latent-concept sweep and one vocabulary sweep, three points each, small GINC,
-    # the local probe standing in for GPT-2 as the base model resized to each vocabulary
     sweeps = {}
     for name in ("ginc_concepts_vocab50", "ginc_vocabulary_concepts10"):
         sweep = config["sweeps"][name]
-        base = sweep["dataset"]
-        build = {"from": probe["id"], "from_revision": None, "n_symbols": base["n_symbols"]}
-        dataset = {**base, "n_documents": 4, "document_length": 160, "sampling": {"n_batches": 10}}
-        sweeps[name] = {**sweep, "dataset": {**dataset, "probe": {"build": build}}, "values": sweep["values"][:3]}
+        dataset = {**sweep["dataset"], "n_documents": 4, "document_length": 160, "sampling": {"n_batches": 10}}
+        sweeps[name] = {**sweep, "dataset": dataset, "values": sweep["values"][:3]}
     config["sweeps"] = sweeps
     return config
 
 
-def test_paper_rules_run_end_to_end_on_local_stand_ins(tmp_path, text_probe):
-    config = stand_in_config(tmp_path, text_probe)
-    run_ok(tmp_path, config)
+def test_paper_config_runs_end_to_end_on_the_hubs_replicas(tmp_path_factory, tmp_path):
+    """Through the loopback hub: gpt2 and every dataset by its hub id, fetched as from the hub."""
+    config = replica_config()
+    paths = {spec["path"] for spec in config["datasets"].values() if spec["source"] == "hub"}
+    with served(replicas.hub_root(tmp_path_factory.mktemp("hub"), datasets=paths)):
+        run_ok(tmp_path, config)
     table = pd.read_csv(tmp_path / "results/report/diversity.csv").set_index("dataset")
     swept = [f"{name}_{value}" for name, sweep in config["sweeps"].items() for value in sweep["values"]]
     assert list(table.index) == [*PAPER["datasets"], *swept, *PAPER["pools"]]
@@ -98,6 +78,10 @@ def test_paper_rules_run_end_to_end_on_local_stand_ins(tmp_path, text_probe):
     assert table.loc["c4", "paper_diversity"] == 0.2374
     assert table.loc["c4", "difference"] == pytest.approx(table.loc["c4", "diversity"] - 0.2374)
     assert table.diversity.between(0, 1).all()
+    for name, spec in PAPER["datasets"].items():  # each at its repository's commit, GPT-2 at gpt2's
+        if spec["source"] == "hub":
+            assert table.loc[name, "dataset_revision"] == commit_of(spec["path"]), name
+    assert (table.loc[list(PAPER["datasets"]), "probe_revision"] == commit_of("openai-community/gpt2")).all()
     manifest = pd.read_csv(tmp_path / "results/batches/mix1/manifest.tsv", sep="\t")
     sources = manifest.document_id.str.split(":").str[0]
     assert (sources.groupby(manifest.batch).value_counts().unstack()[["c4", "wikitext_103"]] == [3, 1]).all().all()

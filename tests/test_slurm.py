@@ -184,11 +184,11 @@ def test_a_failing_job_is_reported_as_failed_after_a_retry_with_more_resources(s
     print(f"failing job reported after {seconds:.0f} s")
 
 
-def test_hub_ids_run_with_the_compute_jobs_offline(cluster, tmp_path_factory, text_probe):
-    """A probe and a dataset given as hub ids, served by the loopback stand-in of the hub: the
-    fetch stage runs on the submitting node, every SLURM job offline, and the run completes."""
-    root = tmp_path_factory.mktemp("hub")
-    hub_repositories(root, text_probe)
+def test_hub_ids_run_with_the_compute_jobs_offline(cluster, tmp_path_factory):
+    """A probe and datasets given as hub ids (replicas of gpt2, the uncopyrighted Pile and
+    WikiText), served by the loopback stand-in of the hub: the fetch stage runs on the
+    submitting node, every SLURM job offline, and the run completes."""
+    root = hub_repositories(tmp_path_factory.mktemp("hub"))
     workdir = tmp_path_factory.mktemp("slurm_hub")
     with served(root) as server:
         config = hub_config(workdir)
@@ -200,7 +200,7 @@ def test_hub_ids_run_with_the_compute_jobs_offline(cluster, tmp_path_factory, te
     assert not {"fetch", "fetch_probe", "fetch_dataset"} & set(calls), "the fetch stage must not be submitted"
     check_offline(workdir, server)
     table = pd.read_csv(workdir / "results/report/diversity.csv")
-    assert list(table.dataset) == ["nih", "local"] and table.diversity.between(0, 1).all()
+    assert list(table.dataset) == ["nih", "wiki_whole", "local"] and table.diversity.between(0, 1).all()
     print(f"hub ids through SLURM in {seconds:.0f} s")
 
 
