@@ -24,9 +24,11 @@ from .identity import (  # noqa: F401  (the rules and scripts read them from her
     COSMETIC_KEYS,
     EXECUTION_KEYS,
     built_probe_path,
+    comparable,
     data_spec,
     embedding_key,
     embedding_spec,
+    first_difference,
     probe_spec,
 )
 
@@ -360,24 +362,26 @@ def _alignment(section: dict, datasets: dict) -> dict:
 
 
 def _check_comparable(names: list, datasets: dict, where: str) -> None:
-    """Embeddings of different probes, methods or batch shapes never meet in one coefficient."""
+    """Embeddings that are not comparable (identity.comparable) never meet in one coefficient."""
+
+    def shared(name):
+        return comparable(embedding_spec({"datasets": datasets}, name), datasets[name]["sampling"])
+
     first = names[0]
     for other in names[1:]:
-        if datasets[first]["probe"] != datasets[other]["probe"]:
+        found = first_difference(shared(first), shared(other))
+        if found is None:
+            continue
+        key, a, b = found
+        if key.startswith("probe."):
             raise ConfigError(
-                f"config: {where} mixes embeddings of different probes ({first} and {other}); "
+                f"config: {where} mixes embeddings of different probes ({first} and {other}: {key} {a!r} vs {b!r}); "
                 "refusing: give both datasets the same probe"
             )
-        for key in ("task2vec", "sampling"):
-            a, b = dict(datasets[first][key]), dict(datasets[other][key])
-            for skip in ("n_batches", "seed", "reuse_documents"):
-                a.pop(skip, None), b.pop(skip, None)
-            if a != b:
-                diff = next(k for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k))
-                raise ConfigError(
-                    f"config: {where} mixes embeddings made with different {key}.{diff} "
-                    f"({first}: {a.get(diff)!r}, {other}: {b.get(diff)!r}); refusing: use the same settings for both"
-                )
+        raise ConfigError(
+            f"config: {where} mixes embeddings made with different {key} ({first}: {a!r}, {other}: {b!r}); "
+            "refusing: use the same settings for both"
+        )
 
 
 def _dataset(name: str, spec: dict, given: dict, config: dict) -> dict:
