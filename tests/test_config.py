@@ -173,6 +173,13 @@ def test_a_pool_may_differ_in_which_documents_only():
         validate(_pool({}, {"sampling": {"max_length": 64}}))
 
 
+def test_the_table_of_source_kinds_is_the_schemas():
+    from task2vec_diversity import schema
+    from task2vec_diversity.kinds import SOURCE_KINDS
+
+    assert list(SOURCE_KINDS) == schema.section("dataset")["properties"]["source"]["enum"]
+
+
 def test_demo_config_is_valid():
     validate(yaml.safe_load((ROOT / "config/config.yaml").read_text()))
 
@@ -207,10 +214,13 @@ def test_configuration_docs_are_generated_from_the_schema():
 def test_library_defaults_are_the_schemas():
     from task2vec_diversity import schema
     from task2vec_diversity.ginc import GincSpec
+    from task2vec_diversity.identity import NEUTRAL_METHOD
     from task2vec_diversity.task2vec import Settings
 
     method = schema.defaults("task2vec_method")
     assert vars(Settings()) == {k: method[k] for k in vars(Settings())}
+    # embed_shard rebuilds Settings from the identity, which leaves out the neutral values
+    assert NEUTRAL_METHOD == {k: method[k] for k in NEUTRAL_METHOD}
     ginc = GincSpec(n_concepts=1)
     assert all(getattr(ginc, k) == v for k, v in schema.defaults("source_ginc").items() if k != "order")
 
