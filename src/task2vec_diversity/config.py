@@ -31,10 +31,8 @@ from .identity import (  # noqa: F401  (the rules and scripts read them from her
     first_difference,
     probe_spec,
 )
+from .kinds import IMAGE_SOURCES, SOURCE_KINDS  # noqa: F401  (sources.py reads IMAGE_SOURCES from here)
 
-_SOURCES = schema.section("dataset")["properties"]["source"]["enum"]
-IMAGE_SOURCES = ("hub_images", "image_folder", "digits")  # few-shot tasks of labelled images (docs/method.md#vision)
-SOURCES = tuple(_SOURCES)
 VARIANTS = tuple(schema.properties("task2vec_method")["variant"]["enum"])
 FILE_FORMATS = {"jsonl": "json", "json": "json", "parquet": "parquet", "txt": "text"}
 # precisions the engine has that a config may not ask for: each must keep the embedding within
@@ -47,7 +45,6 @@ REFUSED_PRECISIONS = {
 TASK_SAMPLING_KEYS = ("n_way", "k_shot")
 # the library's defaults, read from the schema
 PROBE_BUILD_DEFAULTS = schema.defaults("probe_build")
-GINC_DEFAULTS = {k: v for k, v in schema.defaults("source_ginc").items() if k != "order"}
 
 
 # --- the schema: types, ranges, enums and defaults, each refused with one line ---
@@ -296,7 +293,7 @@ def _sweeps(section: dict, datasets: dict, probe: dict) -> tuple[dict, dict]:
 
 def modality(spec: dict) -> str:
     """What a dataset holds, and so which kind of probe embeds it: image or text."""
-    return "image" if spec["source"] in IMAGE_SOURCES else "text"
+    return SOURCE_KINDS[spec["source"]].modality
 
 
 def _check_modalities(config: dict) -> None:
@@ -324,7 +321,7 @@ def _components(name: str, spec: dict, datasets: dict) -> dict:
     """A mix's components: {dataset: {weight (normalised), spec}}, from hub or files datasets."""
     weights = spec["components"]
     for part in weights:
-        if part not in datasets or datasets[part]["source"] not in ("hub", "files"):
+        if part not in datasets or not SOURCE_KINDS[datasets[part]["source"]].component:
             raise ConfigError(
                 f"config: mix '{name}' names component '{part}', which is not a hub or files dataset of this config"
             )
@@ -524,7 +521,7 @@ def needs_hub(spec: dict) -> bool:
     id, or a mix with such a component. These are prepared by the fetch stage."""
     if spec["source"] == "mix":
         return any(needs_hub(part["spec"]) for part in spec["components"].values())
-    return spec["source"] in ("hub", "hub_images") and is_hub_id(spec["path"])
+    return SOURCE_KINDS[spec["source"]].hub and is_hub_id(spec["path"])
 
 
 # --- from measurement to decisions: downstream correlation, baselines, data selection ---
