@@ -66,8 +66,8 @@ BUILT_PROBES = {
 }
 # the fetch stage: the hub models' local copies (by where they are stored), and the datasets
 # whose preparation streams the hub
-HUB_PROBES = cfg.hub_probes(CONFIG)
-HUB_DATASETS = [d for d in DATASETS if cfg.needs_hub(CONFIG["datasets"][d])]
+HUB_PROBES = hub.hub_probes(CONFIG)
+HUB_DATASETS = [d for d in DATASETS if hub.needs_hub(CONFIG["datasets"][d])]
 LOCAL_DATASETS = [d for d in DATASETS if d not in HUB_DATASETS]
 EMBEDDINGS_PER_JOB = CONFIG["task2vec"]["embeddings_per_job"]
 # one embedding job writes the stores of the batches whose numbers start with {shard}
@@ -141,8 +141,8 @@ def get_probe_files(wildcards):
     if spec["build"]:
         return cfg.built_probe_path(spec["build"])
     return (
-        cfg.snapshot_path(spec["id"], spec["revision"])
-        if cfg.is_hub_id(spec["id"])
+        hub.snapshot_path(spec["id"], spec["revision"])
+        if hub.is_hub_id(spec["id"])
         else []
     )
 
@@ -150,8 +150,8 @@ def get_probe_files(wildcards):
 def get_build_base(wildcards):
     """The local copy of the hub model a built probe starts from (``build.from``)."""
     build = get_probe_build(wildcards)
-    if build["from"] and cfg.is_hub_id(build["from"]):
-        return cfg.snapshot_path(build["from"], build["from_revision"])
+    if build["from"] and hub.is_hub_id(build["from"]):
+        return hub.snapshot_path(build["from"], build["from_revision"])
     return []
 
 

@@ -22,8 +22,8 @@ import shutil
 import time
 from pathlib import Path
 
-from .config import is_hub_id, snapshot_path
 from .errors import UserError
+from .kinds import SOURCE_KINDS
 
 OFFLINE = {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
 SAVED = "TASK2VEC_HUB_ENV"  # the user's own values, for the fetch stage
@@ -37,6 +37,43 @@ RETRY_MAX_SECONDS = 300.0
 TRUE = {"1", "ON", "YES", "TRUE"}  # what huggingface_hub reads as set
 
 log = logging.getLogger(__name__)
+
+
+# --- what comes from the hub, and where its local copy lives ---
+
+
+def is_hub_id(name) -> bool:
+    """A probe or dataset named by a hub id rather than a local directory."""
+    return bool(name) and not os.path.isdir(name)
+
+
+def snapshot_path(repo_id: str, revision: str | None) -> str:
+    """Where rule fetch_probe stores a hub model's files at the commit its revision resolves to."""
+    slug = f"{repo_id}@{revision or 'main'}".replace("/", "--")
+    return f"results/hub/probes/{slug}"
+
+
+def hub_probes(config: dict) -> dict:
+    """Every hub model a job loads, by its local copy: each dataset's probe (``id``) and the
+    base of a built probe (``build.from``)."""
+    found = {}
+    for spec in config["datasets"].values():
+        probe = spec["probe"]
+        if probe["build"] is None:
+            repo, revision = probe["id"], probe["revision"]
+        else:
+            repo, revision = probe["build"]["from"], probe["build"]["from_revision"]
+        if is_hub_id(repo):
+            found[snapshot_path(repo, revision)] = {"id": repo, "revision": revision}
+    return found
+
+
+def needs_hub(spec: dict) -> bool:
+    """Whether preparing a dataset reads the hub: a hub dataset (or hub image dataset) given by
+    id, or a mix with such a component. These are prepared by the fetch stage."""
+    if spec["source"] == "mix":
+        return any(needs_hub(part["spec"]) for part in spec["components"].values())
+    return SOURCE_KINDS[spec["source"]].hub and is_hub_id(spec["path"])
 
 
 class MissingLocalCopy(UserError):
