@@ -15,6 +15,7 @@ import time
 from contextlib import contextmanager
 
 from .errors import UserError
+from .hub import is_offline
 
 
 def process_seconds() -> float | None:
@@ -55,8 +56,11 @@ def run(snakemake, main) -> None:
         handler.setFormatter(formatter)
         logger.addHandler(handler)
     startup = process_seconds()
-    offline = all(os.environ.get(k) == "1" for k in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"))
-    logger.info("hub: %s", "offline (HF_HUB_OFFLINE=1, HF_DATASETS_OFFLINE=1)" if offline else "online")
+    offline = is_offline()
+    if offline and fetching(snakemake):  # the user's own setting, kept for the fetch stage
+        logger.info("hub: offline (HF_HUB_OFFLINE=1 where snakemake runs): this fetch reads the Hugging Face cache")
+    else:
+        logger.info("hub: %s", "offline (HF_HUB_OFFLINE=1, HF_DATASETS_OFFLINE=1)" if offline else "online")
     try:
         check_checkout(snakemake)
         main(snakemake, logger)
