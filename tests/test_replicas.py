@@ -192,6 +192,7 @@ def test_the_offline_habit_runs_from_the_cache_without_a_request(offline_run):
 def test_the_corpora_config_fetches_every_dataset_from_its_replica(tmp_path, hub_folder):
     config = yaml.safe_load((ROOT / "config/corpora.yaml").read_text())
     config["sampling"] = {"n_batches": 2, "batch_size": 4, "max_length": 16}
+    config["task2vec"]["embeddings_per_job"] = 1
     for spec in config["datasets"].values():
         spec.pop("sampling", None)
         if spec.get("source") == "hub":
