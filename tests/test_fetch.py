@@ -338,3 +338,29 @@ def test_fetch_where_is_local_or_cluster():
     assert validate({**base, "fetch": {"where": "cluster"}})["fetch"]["where"] == "cluster"
     with pytest.raises(ConfigError, match="'fetch.where' must be one of local, cluster, got 'login'"):
         validate({**base, "fetch": {"where": "login"}})
+
+
+def test_a_network_failure_at_the_commit_lookup_retries_with_the_same_backoff(monkeypatch):
+    """The first request of a fetch (the dataset's commit) retries as a stream in mid-flight does,
+    then stops with one line."""
+    from types import SimpleNamespace
+
+    from huggingface_hub import HfApi
+
+    calls, waits = [], []
+    monkeypatch.setattr(hub, "pause", waits.append)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+
+    def dataset_info(self, repo_id, revision=None, failures=2):
+        calls.append(repo_id)
+        if len(calls) <= failures:
+            raise ConnectionError("connection refused")
+        return SimpleNamespace(sha="c0ffee")
+
+    monkeypatch.setattr(HfApi, "dataset_info", dataset_info)
+    assert hub.dataset_source({"path": "org/data", "revision": None}) == ("org/data", "c0ffee")
+    assert waits == [hub.RETRY_SECONDS, 2 * hub.RETRY_SECONDS]
+    monkeypatch.setattr(HfApi, "dataset_info", lambda self, repo_id, revision=None: dataset_info(self, repo_id, 99))
+    failed = r"^dataset 'org/data': the network failed 9 times in a row \(ConnectionError"
+    with pytest.raises(hub.UserError, match=failed):
+        hub.dataset_source({"path": "org/data", "revision": None})
