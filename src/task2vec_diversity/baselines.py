@@ -182,21 +182,34 @@ def baseline_row(dataset: str, matrix: np.ndarray, lexical: dict, batch_size: in
     }
 
 
-def agreement_figure(table, reference: str, baselines: list[str], path: str) -> None:
-    """One scatter per baseline against the Task2Vec diversity, a point per dataset."""
+def agreement_figure(table, reference: str, baselines: list[str], path: str, agreement=None) -> None:
+    """One scatter per baseline against the Task2Vec diversity, a point per dataset (one colour
+    and marker each, named in one legend, so no label overlaps another); ``agreement`` (rows of
+    rank_agreement) puts Spearman's rho with its p value in each panel's title."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, len(baselines), figsize=(4.2 * len(baselines), 4), squeeze=False)
+    by_name = {row["baseline"]: row for row in agreement or []}
+    fig, axes = plt.subplots(1, len(baselines), figsize=(3.6 * len(baselines) + 1.8, 3.8), squeeze=False)
     for ax, name in zip(axes[0], baselines):
-        ax.scatter(table[reference], table[name])
-        for _, row in table.iterrows():
-            ax.annotate(row["dataset"], (row[reference], row[name]), fontsize="x-small")
-        ax.set_xlabel("Task2Vec diversity coefficient")
-        ax.set_ylabel(name)
-    fig.suptitle("Baselines on the same batches")
-    fig.tight_layout()
+        for i, (_, row) in enumerate(table.iterrows()):
+            ax.scatter(
+                row[reference], row[name], color=f"C{i % 10}", marker="osD^v<>"[i // 10 % 7], label=row["dataset"]
+            )
+        ax.set_xlabel("Task2Vec diversity", fontsize="small")
+        ax.set_ylabel(name, fontsize="small")
+        ax.tick_params(labelsize="x-small")
+        ax.ticklabel_format(useOffset=False)
+        if name in by_name and by_name[name]["n_datasets"] >= 3:
+            row = by_name[name]
+            ax.set_title(
+                f"rho {row['spearman']:.2f}, p {row['spearman_p']:.3g} ({row['spearman_p_method']})", fontsize="x-small"
+            )
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="center right", fontsize="x-small", title="dataset", title_fontsize="x-small")
+    fig.suptitle("Baselines on the same batches", fontsize="medium")
+    fig.tight_layout(rect=(0, 0, 1 - 1.7 / fig.get_figwidth(), 1))
     fig.savefig(path, dpi=120)
     plt.close(fig)
