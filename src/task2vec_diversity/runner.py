@@ -63,15 +63,18 @@ def run(snakemake, main) -> None:
     except UserError as error:
         logger.error("%s", error)
         sys.exit(1)
-    except OSError as error:
-        if not (offline and "offline" in str(error).lower()):
-            raise
-        first = str(error).strip().splitlines()[0]
-        logger.error(
-            "this job runs offline and tried to reach the hub (%s): only the fetch stage (rules fetch_probe, "
-            "fetch_dataset) may; report this, it is a bug of the workflow",
-            first,
-        )
+    except Exception as error:  # noqa: BLE001 - an unexpected failure: its traceback into the rule's log too
+        first = (str(error).strip().splitlines() or [""])[0]
+        if offline and isinstance(error, OSError) and "offline" in first.lower() and not fetching(snakemake):
+            logger.error(
+                "this job runs offline and tried to reach the hub (%s): only the fetch stage (rules fetch_probe, "
+                "fetch_dataset) may; report this, it is a bug of the workflow",
+                first,
+            )
+        else:
+            logger.exception("unexpected error: %s: %s", type(error).__name__, first)
+            where = f" (the traceback is in {snakemake.log[0]})" if len(snakemake.log) else ""
+            logger.error("this job failed unexpectedly%s; report it with that log unless the input is at fault", where)
         sys.exit(1)
     if startup is not None:
         logger.info("job seconds %.3f start-up %.3f", process_seconds(), startup)
@@ -79,6 +82,11 @@ def run(snakemake, main) -> None:
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(0)
+
+
+def fetching(snakemake) -> bool:
+    """Whether this job is one of the fetch stage's, the only ones that may use the network."""
+    return str(getattr(snakemake, "rule", "")).startswith("fetch")
 
 
 def check_checkout(snakemake) -> None:

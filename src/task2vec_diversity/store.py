@@ -237,8 +237,3 @@ def read_array(path: str | Path, name: str) -> tuple[np.ndarray, dict]:
     group = open_group(path)
     return group[name][:], group.attrs
 
-
-def read_arrays(path: str | Path) -> tuple[dict[str, np.ndarray], dict]:
-    """Every array of a store, verified, and the store's attributes."""
-    group = open_group(path)
-    return {name: group[name][:] for name in group}, group.attrs
