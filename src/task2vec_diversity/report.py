@@ -43,7 +43,7 @@ COLUMNS = [
     "fisher_coordinates_above_eps",
     "fisher_mass_above_eps",
 ]
-# what lowers a noise floor, as measured on the demo (docs/noise-floor.md#what-it-costs)
+# what lowers a noise floor, as measured on the demo (docs/noise-floor.md, "What the demo shows")
 NOISE_ADVICE = (
     "raise `task2vec.fisher_samples` (now {k}): the floor falls as 1/K, and K = 4 took 1.32 times "
     "the embedding time of K = 1 on the demo (docs/noise-floor.md)"
