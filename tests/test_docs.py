@@ -12,6 +12,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import yaml
+
+from task2vec_diversity.config import validate
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -154,11 +157,20 @@ def gpu_rules() -> set[str]:
 
 
 def test_the_cluster_profile_example_sends_every_gpu_rule_to_the_gpu_partition():
-    import yaml
-
     section = (ROOT / "docs/slurm.md").read_text().split("## Your cluster")[1]
     profile = yaml.safe_load(section.split("```yaml")[1].split("```")[0])
     assert gpu_rules() == {"embed_shard", "embed_noise", "activations"}
     assert set(profile["set-resources"]) == gpu_rules()
     assert all(r == {"slurm_partition": "<gpu partition>"} for r in profile["set-resources"].values())
     assert "embed_noise: *gpu, activations: *gpu" in (ROOT / "README.md").read_text()
+
+
+def test_readme_adding_a_dataset_snippet_is_a_valid_config():
+    """The README's snippet, pasted under the demo config's datasets, validates (every name it
+    refers to is declared in it)."""
+    text = (ROOT / "README.md").read_text()
+    snippet = yaml.safe_load(re.search(r"## Adding a dataset\n.*?```yaml\n(.*?)```", text, re.S).group(1))
+    demo = yaml.safe_load((ROOT / "config/config.yaml").read_text())
+    demo["datasets"].update(snippet["datasets"])
+    checked = validate(demo)
+    assert set(snippet["datasets"]) <= set(checked["datasets"])
