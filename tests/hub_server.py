@@ -70,13 +70,13 @@ class Hub:
                 with hub.lock, hub.log.open("a") as out:
                     out.write(json.dumps(entry) + "\n")
 
-            def _json(self, obj, status=200):
+            def _json(self, obj, status=200, error_code="RepoNotFound"):
                 body = json.dumps(obj).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
                 if status == 404:
-                    self.send_header("X-Error-Code", "RepoNotFound")
+                    self.send_header("X-Error-Code", error_code)
                 self.end_headers()
                 if self.command != "HEAD":
                     self.wfile.write(body)
@@ -162,8 +162,8 @@ class Hub:
                             out.append({"type": "directory", "oid": sha, "size": 0, "path": name})
                     return self._json(out)
                 base = folder / (sub or "/").lstrip("/")
-                if not base.is_dir():
-                    return self._not_found()
+                if not base.is_dir():  # the repository exists, the path in it does not (as the hub answers)
+                    return self._json({"error": f"not found: {self.path}"}, 404, "EntryNotFound")
                 recursive = "recursive=true" in self.path.lower() or "recursive=1" in self.path
                 children = sorted(base.rglob("*") if recursive else base.iterdir())
                 out = []
