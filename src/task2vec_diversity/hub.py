@@ -112,7 +112,7 @@ def network_error(error: BaseException) -> bool:
         return status is None or status == 429 or status >= 500
     if isinstance(error, (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError)):
         return False
-    if isinstance(error, OfflineModeIsEnabled):
+    if isinstance(error, OfflineModeIsEnabled):  # an OSError, but the user's setting: no retry helps
         return False
     try:
         import httpx2 as httpx  # what huggingface_hub 2.x talks through
