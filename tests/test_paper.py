@@ -66,7 +66,8 @@ def test_paper_config_runs_end_to_end_on_the_hubs_replicas(tmp_path_factory, tmp
     config = replica_config()
     paths = {spec["path"] for spec in config["datasets"].values() if spec["source"] == "hub"}
     with served(replicas.hub_root(tmp_path_factory.mktemp("hub"), datasets=paths)):
-        run_ok(tmp_path, config)
+        # the longest workflow test: about 8 minutes on a quiet 2-core machine, so a 45-minute guard
+        run_ok(tmp_path, config, timeout=2700)
     table = pd.read_csv(tmp_path / "results/report/diversity.csv").set_index("dataset")
     swept = [f"{name}_{value}" for name, sweep in config["sweeps"].items() for value in sweep["values"]]
     assert list(table.index) == [*PAPER["datasets"], *swept, *PAPER["pools"]]

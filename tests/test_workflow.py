@@ -26,15 +26,16 @@ def tiny_config(workdir: Path) -> dict:
     return yaml.safe_load((CONFIGS / "tiny.yaml").read_text())
 
 
-def snakemake(workdir: Path, config: dict, *args: str) -> subprocess.CompletedProcess:
+def snakemake(workdir: Path, config: dict, *args: str, timeout: int = 900) -> subprocess.CompletedProcess:
+    """Run the workflow in ``workdir`` with ``config``; ``timeout``: the hang guard, in seconds."""
     (workdir / "config").mkdir(exist_ok=True)
     (workdir / "config/config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
-    return subprocess.run([*SNAKEMAKE, "-d", str(workdir), *args], capture_output=True, text=True, timeout=900)
+    return subprocess.run([*SNAKEMAKE, "-d", str(workdir), *args], capture_output=True, text=True, timeout=timeout)
 
 
-def run_ok(workdir: Path, config: dict, *args: str) -> subprocess.CompletedProcess:
+def run_ok(workdir: Path, config: dict, *args: str, timeout: int = 900) -> subprocess.CompletedProcess:
     """Run the workflow and require success (the end of its stderr is the failure message)."""
-    result = snakemake(workdir, config, *args)
+    result = snakemake(workdir, config, *args, timeout=timeout)
     assert result.returncode == 0, result.stderr[-3000:]
     return result
 
