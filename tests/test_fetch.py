@@ -360,7 +360,8 @@ def test_a_network_failure_at_the_commit_lookup_retries_with_the_same_backoff(mo
     monkeypatch.setattr(HfApi, "dataset_info", dataset_info)
     assert hub.dataset_source({"path": "org/data", "revision": None}) == ("org/data", "c0ffee")
     assert waits == [hub.RETRY_SECONDS, 2 * hub.RETRY_SECONDS]
-    monkeypatch.setattr(HfApi, "dataset_info", lambda self, repo_id, revision=None: dataset_info(self, repo_id, failures=99))
+    always = lambda self, repo_id, revision=None: dataset_info(self, repo_id, failures=99)  # noqa: E731
+    monkeypatch.setattr(HfApi, "dataset_info", always)
     failed = r"^dataset 'org/data': the network failed 9 times in a row \(ConnectionError"
     with pytest.raises(hub.UserError, match=failed):
         hub.dataset_source({"path": "org/data", "revision": None})
