@@ -19,6 +19,7 @@ from task2vec_diversity import config as cfg
 from task2vec_diversity import hub
 from task2vec_diversity import inputs
 from task2vec_diversity import gpus
+from task2vec_diversity import report as report_lib
 from task2vec_diversity.errors import ConfigError
 
 # jobs read only local files: the hub is offline for every job started from here (local
@@ -29,6 +30,17 @@ try:
     CONFIG = cfg.validate(config)
 except ConfigError as error:
     sys.exit(f"error: {error}")
+
+# one folder, one config: a run of another config file would overwrite this folder's report
+# (a dry run overwrites nothing)
+CONFIG_FILES = [os.path.relpath(f) for f in workflow.overwrite_configfiles] or [
+    "config/config.yaml"
+]
+if not workflow.dryrun:
+    try:
+        report_lib.check_config_files(CONFIG_FILES)
+    except ConfigError as error:
+        sys.exit(f"error: {error}")
 
 DATASETS = list(CONFIG["datasets"])
 POOLS = CONFIG["pools"]

@@ -32,6 +32,7 @@ rule diversity_report:
             category="Noise floor and Fisher regime",
         ),
         decomposition_markdown="results/report/decomposition.md",
+        configfiles="results/report/configfiles.txt",
         decomposition_figure=report(
             "results/report/decomposition.png",
             caption="../report/decomposition.rst",
@@ -47,6 +48,7 @@ rule diversity_report:
         paper=PAPER_DIVERSITY,
         report=CONFIG["report"],
         fisher_samples=CONFIG["task2vec"]["fisher_samples"],
+        configfiles=CONFIG_FILES,
         noise_datasets=[d for d in DATASETS if d in NOISE_DATASETS],
         regime_datasets=TEXT_DATASETS,
     script:

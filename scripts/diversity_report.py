@@ -92,6 +92,8 @@ def main(snakemake, log):
         out.write(html_page("Diversity", parts, {figure: data_uri(snakemake.output.headline)}))
     with open(snakemake.output.decomposition_markdown, "w") as out:
         out.write(markdown_table(decomposition))
+    with open(snakemake.output.configfiles, "w") as out:  # which config this report is of
+        out.write("".join(f"{path}\n" for path in par.configfiles))
     log.info("diversity of %d datasets, %d pools:\n%s", len(par.datasets), len(par.pools), markdown_page(parts))
 
 
