@@ -46,6 +46,11 @@ rule baselines_report:
             category="Baselines",
         ),
         markdown="results/report/baselines.md",
+        html=report(
+            "results/report/baselines.html",
+            caption="../report/baselines.rst",
+            category="Baselines",
+        ),
         figure=report(
             "results/report/baselines.png",
             caption="../report/baselines.rst",
