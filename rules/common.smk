@@ -36,7 +36,7 @@ except ConfigError as error:
 CONFIG_FILES = [os.path.relpath(f) for f in workflow.overwrite_configfiles] or [
     "config/config.yaml"
 ]
-if not workflow.dryrun:
+if not workflow.output_settings.dryrun:
     try:
         report_lib.check_config_files(CONFIG_FILES)
     except ConfigError as error:
