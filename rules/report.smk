@@ -33,6 +33,8 @@ rule diversity_report:
         ),
         decomposition_markdown="results/report/decomposition.md",
         configfiles="results/report/configfiles.txt",
+        # the compact table as HTML, which report/workflow.rst puts on the report's first page
+        answer="results/report/answer.html",
         decomposition_figure=report(
             "results/report/decomposition.png",
             caption="../report/decomposition.rst",

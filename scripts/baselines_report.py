@@ -71,4 +71,5 @@ def main(snakemake, log):
         out.write(html_page("Baselines", parts, {figure: data_uri(snakemake.output.figure)}))
     log.info("baselines of %d datasets:\n%s", len(table), markdown_page(parts))
 
+
 run(snakemake, main)  # noqa: F821

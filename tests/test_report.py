@@ -109,8 +109,12 @@ def test_markdown_and_html_open_with_the_answer_and_print_no_nan(tmp_path):
 
 
 @pytest.mark.parametrize("caption", sorted((ROOT / "report").glob("*.rst")), ids=lambda p: p.name)
-def test_report_captions_render_without_a_docutils_message(caption):
-    """As the Snakemake report renders a caption: a Jinja template, then reStructuredText."""
+def test_report_captions_render_without_a_docutils_message(caption, tmp_path, monkeypatch):
+    """As the Snakemake report renders a caption: a Jinja template, then reStructuredText, in the
+    run's folder (workflow.rst includes the compact table the diversity report writes)."""
+    (tmp_path / "results/report").mkdir(parents=True)
+    (tmp_path / "results/report/answer.html").write_text("<table><tr><td>0.1</td></tr></table>\n")
+    monkeypatch.chdir(tmp_path)
     html = publish_parts(Template(caption.read_text()).render(snakemake=None), writer="html")["body"]
     assert "system-message" not in html and "System Message" not in html
 

@@ -158,6 +158,7 @@ def test_html_report_renders_every_caption(finished_run):
     page = (workdir / "report.html").read_text()
     assert "Undefined substitution" not in page and "System Message" not in page and "system-message" not in page
     assert "diversity.html" in page and "diversity.png" in page
+    assert "diversity [95% CI]" in page  # the compact table on the first page (report/workflow.rst)
 
 
 def test_another_config_file_is_refused_not_run_over_the_report(finished_run):

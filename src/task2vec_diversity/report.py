@@ -310,6 +310,12 @@ def markdown_page(parts: list) -> str:
     return "\n".join(out).replace("\n\n\n", "\n\n") + "\n"
 
 
+STYLE = (
+    "body{font-family:sans-serif;margin:1em}table{border-collapse:collapse;font-size:small;margin:0.5em 0}"
+    "td,th{border:1px solid #ccc;padding:2px 6px;text-align:left}img{max-width:100%}ul{margin:0}"
+)
+
+
 def data_uri(path) -> str:
     """A PNG as a data URI, so that an HTML page shows it in the Snakemake report too."""
     import base64
@@ -321,6 +327,16 @@ def data_uri(path) -> str:
 def html_page(title: str, parts: list, images: dict[str, str] | None = None) -> str:
     """The parts of ``diversity_sections`` as a standalone HTML page (the Snakemake report
     shows HTML, not CSV or Markdown); ``images``: each figure's path to a data URI."""
+    import html
+
+    return (
+        f"<!DOCTYPE html>\n<html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+        f"<style>{STYLE}</style></head><body>\n" + html_body(parts, images) + "\n</body></html>\n"
+    )
+
+
+def html_body(parts: list, images: dict[str, str] | None = None) -> str:
+    """The parts of ``diversity_sections`` as HTML elements (no page around them)."""
     import html
     import re
 
@@ -342,14 +358,7 @@ def html_page(title: str, parts: list, images: dict[str, str] | None = None) -> 
             body.append(f"<ul><li>{text(part[2:])}</li></ul>")
         elif part.strip():
             body.append(f"<p>{text(part)}</p>")
-    style = (
-        "body{font-family:sans-serif;margin:1em}table{border-collapse:collapse;font-size:small;margin:0.5em 0}"
-        "td,th{border:1px solid #ccc;padding:2px 6px;text-align:left}img{max-width:100%}ul{margin:0}"
-    )
-    return (
-        f"<!DOCTYPE html>\n<html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-        f"<style>{style}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n"
-    )
+    return "\n".join(body)
 
 
 def histogram_figure(
