@@ -55,6 +55,7 @@ def run(snakemake, main) -> None:
         handler.setFormatter(formatter)
         logger.addHandler(handler)
     startup = process_seconds()
+    no_stdin()
     offline = all(os.environ.get(k) == "1" for k in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"))
     logger.info("hub: %s", "offline (HF_HUB_OFFLINE=1, HF_DATASETS_OFFLINE=1)" if offline else "online")
     try:
@@ -79,6 +80,15 @@ def run(snakemake, main) -> None:
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(0)
+
+
+def no_stdin() -> None:
+    """A job reads nothing from the terminal: its stdin is /dev/null, so that no prompt (such as
+    transformers' "run the custom code? [y/N]") can be answered by what is piped into snakemake."""
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.close(null)
+    sys.stdin = open(os.devnull)  # noqa: SIM115 - the process's stdin until it ends
 
 
 def check_checkout(snakemake) -> None:

@@ -1,0 +1,163 @@
+"""Issue 25: every failure a new user met gives one line naming the file, the cause and the
+fix, before any job where it can be known then; no code from a model folder ever runs. The
+library functions each case goes through, tested directly (the workflow runs are in
+test_incremental.py)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from task2vec_diversity import inputs
+from task2vec_diversity.config_text import check_text
+from task2vec_diversity.errors import ConfigError, DataError
+
+from .test_data import dataset_spec, texts, write_jsonl
+
+
+def one_line(error) -> str:
+    text = str(error.value)
+    assert "\n" not in text and "Traceback" not in text
+    return text
+
+
+# --- a files dataset's files: checked when the workflow starts ---
+
+
+@pytest.mark.parametrize(
+    "make, listed, message",
+    [
+        (None, "nope.jsonl", "dataset 'd': nope.jsonl does not exist (in {cwd}); fix datasets.d.files or remove"),
+        ("dir", "folder", "dataset 'd': folder is a folder, not a file; list its files (e.g. folder/*.jsonl) in"),
+        ("empty", "empty.jsonl", "dataset 'd': empty.jsonl is empty; fix datasets.d.files or remove the dataset"),
+        (None, "*.parquet", "dataset 'd': no file matches *.parquet (in {cwd}); fix datasets.d.files"),
+    ],
+)
+def test_a_missing_folder_or_empty_file_is_refused_before_any_job(tmp_path, monkeypatch, make, listed, message):
+    monkeypatch.chdir(tmp_path)
+    if make == "dir":
+        (tmp_path / listed).mkdir()
+    elif make == "empty":
+        (tmp_path / listed).touch()
+    spec = dataset_spec({"source": "files", "files": [listed], "format": "jsonl"})
+    with pytest.raises(DataError) as error:
+        inputs.check_files("d", spec)
+    assert one_line(error).startswith(message.format(cwd=tmp_path))
+    write_jsonl(tmp_path / "ok.jsonl", texts(3))
+    inputs.check_files("d", {**spec, "files": ["ok.jsonl"]})
+
+
+# --- the config file's text: keys given twice, YAML tags ---
+
+
+def test_a_key_given_twice_is_refused_naming_it_and_its_lines():
+    text = "sampling: {n_batches: 2}\ndatasets:\n  a: {source: ginc}\n  b: {source: ginc}\n  a: {source: upper_bound}\n"
+    with pytest.raises(ConfigError) as error:
+        check_text(text, "config/config.yaml")
+    assert one_line(error) == (
+        "config: config/config.yaml line 5: key 'a' is given twice in 'datasets' (first at line 3); YAML would keep "
+        "only the last: remove or rename one"
+    )
+    check_text(text.replace("  a: {source: upper", "  c: {source: upper"), "config/config.yaml")
+
+
+@pytest.mark.parametrize("tag", ["!!python/object/apply:os.system ['touch hacked']", "!custom x", "!!set {a: null}"])
+def test_a_yaml_tag_is_refused_naming_it_not_tabs(tag, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError) as error:
+        check_text(f"probe:\n  id: {tag}\n", "c.yaml")
+    assert one_line(error).startswith(f"config: c.yaml line 2: the YAML tag {tag.split()[0]} (at 'probe.id') is not")
+    assert not (tmp_path / "hacked").exists()
+
+
+# --- a probe folder: checked when the workflow starts, before the first job that needs it ---
+
+
+def probe_folder(tmp_path, probe, drop=(), config=None):
+    folder = tmp_path / "probe"
+    shutil.copytree(probe["id"], folder)
+    for name in drop:
+        for path in folder.glob(name):
+            path.unlink()
+    if config is not None:
+        (folder / "config.json").write_text(json.dumps(config))
+    return str(folder)
+
+
+@pytest.mark.parametrize(
+    "drop, message",
+    [
+        (["config.json"], "has no config.json: it is not a model saved with save_pretrained; point it at the folder"),
+        (["*.safetensors"], "has no weights (model.safetensors or pytorch_model.bin); save the model there with"),
+        (["tokenizer*", "special_tokens_map.json"], "has no tokenizer (tokenizer.json or tokenizer_config.json); save"),
+    ],
+)
+def test_a_probe_folder_without_config_weights_or_tokenizer_is_refused(tmp_path, text_probe, drop, message):
+    folder = probe_folder(tmp_path, text_probe, drop)
+    with pytest.raises(ConfigError) as error:
+        inputs.check_probe_folder("probe.id", folder)
+    assert message in one_line(error) and folder in one_line(error)
+
+
+def test_a_mistyped_probe_path_is_one_line_and_hub_ids_pass(tmp_path, text_probe, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError) as error:
+        inputs.check_probe_folder("probe.id", "./probes/gtp2")
+    assert one_line(error).startswith("config: 'probe.id' is './probes/gtp2': there is no such folder (in ")
+    for hub_id in ("gpt2", "EleutherAI/pythia-70m"):
+        inputs.check_probe_folder("probe.id", hub_id)
+    inputs.check_probe_folder("probe.id", text_probe["id"])
+    # init: random needs the architecture only
+    inputs.check_probe_folder("probe.id", probe_folder(tmp_path, text_probe, ["*.safetensors"]), weights=False)
+
+
+# --- no code from a model folder: refused at parse, and a job cannot be told "y" on stdin ---
+
+EVIL = """
+import pathlib
+pathlib.Path({marker!r}).write_text("the custom code ran")
+from transformers import GPT2Config, GPT2LMHeadModel
+class EvilConfig(GPT2Config):
+    model_type = "evil"
+class EvilModel(GPT2LMHeadModel):
+    config_class = EvilConfig
+"""
+
+JOB = """
+import sys
+from types import SimpleNamespace
+from task2vec_diversity.probe import load_model
+from task2vec_diversity.runner import run
+
+probe = {{"id": {folder!r}, "revision": None, "init": "pretrained", "init_seed": 0, "build": None}}
+run(SimpleNamespace(log=[{log!r}]), lambda snakemake, log: load_model(probe))
+"""
+
+
+def test_a_probe_folder_with_custom_code_is_refused_and_its_code_never_runs(tmp_path, text_probe):
+    """Issue 25: a config.json with auto_map made transformers ask [y/N] on stdin, and
+    `yes y | snakemake` ran the folder's code. Refused at parse; in a job stdin is /dev/null."""
+    import os
+    import subprocess
+    import sys
+
+    marker = tmp_path / "ran"
+    config = json.loads((Path(text_probe["id"]) / "config.json").read_text())
+    auto_map = {"AutoConfig": "evil.EvilConfig", "AutoModelForCausalLM": "evil.EvilModel"}
+    config.update(model_type="evil", auto_map=auto_map)
+    folder = probe_folder(tmp_path, text_probe, config=config)
+    (tmp_path / "probe/evil.py").write_text(EVIL.format(marker=str(marker)))
+    with pytest.raises(ConfigError) as error:
+        inputs.check_probe_folder("probe.id", folder)
+    assert one_line(error).startswith(f"config: probe folder {folder} ('probe.id'): config.json maps to custom code")
+
+    (tmp_path / "job.py").write_text(JOB.format(folder=folder, log=str(tmp_path / "job.log")))
+    src = str(Path(__file__).resolve().parents[1] / "src")  # this checkout's library, not an installed one
+    env = {**os.environ, "HF_HOME": str(tmp_path / "hf"), "PYTHONPATH": src}
+    job = [sys.executable, str(tmp_path / "job.py")]
+    job = subprocess.run(job, input="y\n" * 20, capture_output=True, text=True, env=env, timeout=300)
+    assert job.returncode == 1 and "custom code" in job.stderr
+    assert not marker.exists()
