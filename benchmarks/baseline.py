@@ -1,6 +1,6 @@
 """The reference algorithm written the straightforward way, as the authors' code does it.
 
-Kept as the yardstick of the engine (benchmarks/embedding.py, tests/test_engine_vs_baseline.py):
+Kept as the yardstick of the engine (benchmarks/embedding.py, tests/test_task2vec.py):
 a fresh deepcopy of the probe, every parameter requiring a gradient, HF's own ``labels=``
 loss for fine-tuning (only the head handed to AdamW), a per-row Python loop to sample the
 Fisher targets, a full backward in the Fisher pass with the squared gradient of every

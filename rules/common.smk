@@ -194,10 +194,7 @@ def get_probe_build(wildcards):
 def made_with_tokenizer(wildcards):
     """Only the generated bounds are made with the probe's tokenizer: other datasets'
     documents do not depend on the probe, so changing it does not prepare them again."""
-    return CONFIG["datasets"][wildcards.dataset]["source"] in (
-        "lower_bound",
-        "upper_bound",
-    )
+    return cfg.SOURCE_KINDS[CONFIG["datasets"][wildcards.dataset]["source"]].tokenizer
 
 
 def get_prepare_probe(wildcards):

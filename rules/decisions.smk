@@ -58,6 +58,7 @@ rule baselines_report:
     params:
         datasets=TEXT_DATASETS,
         baselines=BASELINES,
+        report=CONFIG["report"],
     script:
         "../scripts/baselines_report.py"
 

@@ -25,12 +25,13 @@ from task2vec_diversity.store import open_group, read_array
 MEASURES = ["vendi", "distinct_ngrams", "compression_ratio", "activation_diversity"]
 
 
-def activation_columns(path, batches, n: int) -> dict:
-    """The activation baseline of a dataset's first n batches (those of its coefficient)."""
+def activation_columns(path, batches, n: int, report: dict) -> dict:
+    """The activation baseline of a dataset's first n batches (those of its coefficient), with
+    the bootstrap interval of the config's report settings."""
     vectors, attrs = read_array(path, "activations")
     if list(attrs["tokens_sha256"][:n]) != list(batches.attrs["tokens_sha256"][:n]):
         raise ProvenanceError(f"{path} was computed from other tokens than the batches hold now; rerun it")
-    coef = coefficient(cosine_distances(vectors[:n]), replicates=2000, seed=0)
+    coef = coefficient(cosine_distances(vectors[:n]), report["bootstrap_replicates"], report["bootstrap_seed"])
     return {
         "activation_diversity": coef.value,
         "activation_ci95_low": coef.ci95_low,
@@ -54,7 +55,7 @@ def main(snakemake, log):
         )
         diversity = float(upper_triangle(matrix).mean())
         row = baseline_row(dataset, matrix, lexical, attrs["batch_size"], diversity)
-        rows.append({**row, **activation_columns(activations_path, batches, len(matrix))})
+        rows.append({**row, **activation_columns(activations_path, batches, len(matrix), par.report)})
     table = pd.DataFrame(rows, columns=BASELINE_COLUMNS)
     table.to_csv(snakemake.output.table, index=False)
     agreement = pd.DataFrame(rank_agreement(table, "task2vec_diversity", MEASURES), columns=AGREEMENT_COLUMNS)

@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pytest
 
 from task2vec_diversity.config import PROBE_BUILD_DEFAULTS
+
+# subprocesses the tests start (scripts, python -c) import this checkout's library too, not an
+# installed copy of another checkout (pytest's own pythonpath setting reaches only this process)
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    [str(Path(__file__).parents[1] / "src"), *filter(None, [os.environ.get("PYTHONPATH")])]
+)
 
 TINY_BUILD = {**PROBE_BUILD_DEFAULTS, "n_symbols": 20, "n_layer": 1, "n_embd": 16, "n_head": 2, "n_positions": 16}
 

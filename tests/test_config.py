@@ -92,7 +92,7 @@ def test_defaults_are_the_papers_setting():
                 },
                 "pools": {"ab": {"datasets": ["a", "b"]}},
             },
-            "pools.ab mixes embeddings of different probes (a and b); refusing",
+            "pools.ab mixes embeddings of different probes (a and b: probe.id 'gpt2' vs 'gpt2-medium'); refusing",
         ),
         (
             minimal(datasets={"g": {"source": "ginc", "n_symbols": 60, "probe": {"build": {"n_symbols": 50}}}}),
@@ -139,6 +139,47 @@ def test_embedding_key_ignores_the_number_of_batches_and_cosmetics_only():
     assert keys[0] == keys[1] == keys[2] and len(set(keys)) == 3
 
 
+def _pool(a: dict, b: dict) -> dict:
+    datasets = {"a": {"source": "lower_bound", **a}, "b": {"source": "upper_bound", **b}}
+    return {"probe": {"id": "gpt2"}, "datasets": datasets, "pools": {"ab": {"datasets": ["a", "b"]}}}
+
+
+def test_a_pool_of_two_seeds_is_refused_by_the_config_as_by_the_jobs():
+    """The seed is part of the method (identity.comparable): the config refuses the pool at
+    parse time, and the jobs' check, given the provenance these datasets would be embedded
+    with, refuses it too."""
+    from task2vec_diversity.errors import ProvenanceError
+    from task2vec_diversity.provenance import check_comparable
+
+    with pytest.raises(
+        ConfigError, match=re.escape("pools.ab mixes embeddings made with different task2vec.seed (a: 42, b: 43)")
+    ):
+        validate(_pool({}, {"task2vec": {"seed": 43}}))
+    config = validate(_pool({}, {"task2vec": {"seed": 43}}) | {"pools": {}})
+
+    def provenance(name):
+        sampling = config["datasets"][name]["sampling"]
+        shape = {k: sampling[k] for k in ("batch_size", "max_length")}
+        return {"identity": embedding_spec(config, name), "dataset": name, "probe_revision": "abc", **shape}
+
+    with pytest.raises(ProvenanceError, match=re.escape("they differ in task2vec.seed: 42 vs 43")):
+        check_comparable(provenance("a"), provenance("b"))
+
+
+def test_a_pool_may_differ_in_which_documents_only():
+    documents = {"sampling": {"seed": 1, "n_batches": 20, "reuse_documents": True}}
+    assert validate(_pool({}, documents))["pools"]["ab"]["datasets"] == ["a", "b"]
+    with pytest.raises(ConfigError, match=re.escape("different sampling.max_length (a: 128, b: 64)")):
+        validate(_pool({}, {"sampling": {"max_length": 64}}))
+
+
+def test_the_table_of_source_kinds_is_the_schemas():
+    from task2vec_diversity import schema
+    from task2vec_diversity.kinds import SOURCE_KINDS
+
+    assert list(SOURCE_KINDS) == schema.section("dataset")["properties"]["source"]["enum"]
+
+
 def test_demo_config_is_valid():
     validate(yaml.safe_load((ROOT / "config/config.yaml").read_text()))
 
@@ -173,10 +214,13 @@ def test_configuration_docs_are_generated_from_the_schema():
 def test_library_defaults_are_the_schemas():
     from task2vec_diversity import schema
     from task2vec_diversity.ginc import GincSpec
+    from task2vec_diversity.identity import NEUTRAL_METHOD
     from task2vec_diversity.task2vec import Settings
 
     method = schema.defaults("task2vec_method")
     assert vars(Settings()) == {k: method[k] for k in vars(Settings())}
+    # embed_shard rebuilds Settings from the identity, which leaves out the neutral values
+    assert NEUTRAL_METHOD == {k: method[k] for k in NEUTRAL_METHOD}
     ginc = GincSpec(n_concepts=1)
     assert all(getattr(ginc, k) == v for k, v in schema.defaults("source_ginc").items() if k != "order")
 

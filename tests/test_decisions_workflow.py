@@ -8,6 +8,10 @@ import pytest
 import yaml
 from scipy import stats
 
+from task2vec_diversity.activations import cosine_distances
+from task2vec_diversity.coefficients import coefficient
+from task2vec_diversity.store import read_array
+
 from .test_workflow import CONFIGS, run_ok
 
 pytestmark = pytest.mark.workflow
@@ -80,6 +84,13 @@ def test_baselines_on_the_same_batches(decisions_run):
     rho = stats.spearmanr(table.task2vec_diversity, table.compression_ratio).statistic
     assert agreement.loc["compression_ratio", "spearman"] == pytest.approx(rho)
     assert (agreement.n_datasets == 4).all()
+    # the activation baseline's interval is the bootstrap of the config's report settings
+    report = yaml.safe_load((CONFIGS / "decisions.yaml").read_text())["report"]
+    for dataset in table.index:
+        vectors, _ = read_array(workdir / f"results/activations/{dataset}.zarr", "activations")
+        coef = coefficient(cosine_distances(vectors[:10]), report["bootstrap_replicates"], report["bootstrap_seed"])
+        assert table.loc[dataset, "activation_ci95_low"] == pytest.approx(coef.ci95_low, abs=1e-12)
+        assert table.loc[dataset, "activation_ci95_high"] == pytest.approx(coef.ci95_high, abs=1e-12)
 
 
 def test_changing_the_selection_floor_reruns_only_the_selection(decisions_run):

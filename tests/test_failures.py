@@ -161,3 +161,35 @@ def test_a_probe_folder_with_custom_code_is_refused_and_its_code_never_runs(tmp_
     job = subprocess.run(job, input="y\n" * 20, capture_output=True, text=True, env=env, timeout=300)
     assert job.returncode == 1 and "custom code" in job.stderr
     assert not marker.exists()
+
+
+# --- a full disk: one line saying where, and that nothing computed is lost ---
+
+FULL = """
+import errno, sys
+from types import SimpleNamespace
+from task2vec_diversity.runner import run
+
+def main(snakemake, log):
+    raise OSError(errno.ENOSPC, "No space left on device", "results/embeddings/d/k/.batch0003.zarr.tmp7/c/0")
+
+run(SimpleNamespace(log=[sys.argv[1]], output=["results/embeddings/d/k/batch0003.zarr"], rule="embed_shard"), main)
+"""
+
+
+def test_a_full_disk_gives_one_line_and_its_traceback_in_the_log(tmp_path):
+    import subprocess
+    import sys
+
+    (tmp_path / "job.py").write_text(FULL)
+    log = tmp_path / "job.log"
+    env = {"PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src"), "PATH": "/usr/bin:/bin"}
+    done = subprocess.run([sys.executable, str(tmp_path / "job.py"), str(log)], capture_output=True, text=True, env=env)
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    [line] = [row for row in done.stderr.splitlines() if " ERROR " in row]
+    assert "no space left on the device holding results/embeddings/d/k/.batch0003.zarr.tmp7/c/0 (" in line
+    assert line.endswith(
+        "nothing computed is lost: results are written whole or not at all, and this job's "
+        "unfinished output was discarded"
+    )
+    assert "GiB free of" in line and "Traceback (most recent call last)" in log.read_text()

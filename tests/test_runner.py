@@ -71,3 +71,32 @@ def test_a_job_logs_its_compute_and_total_and_the_benchmark_sums_them_per_rule(t
         assert rule["startup"] < rule["job_seconds"] - 0.5  # start-up ends before main's 0.5 s
     assert by_what["work"] == pytest.approx(per_rule["rule_a"]["compute"] + per_rule["rule_b"]["compute"])
     assert per_rule["rule_b"]["embedding"] == 1.5 and per_rule["rule_a"]["embedding"] == 0
+
+
+def test_an_unexpected_error_leaves_its_traceback_in_the_rules_log(tmp_path):
+    """A TypeError inside a job: its traceback goes into the log file Snakemake points at (not
+    only stderr), with one line naming the error and where the traceback is; the job fails."""
+    script = textwrap.dedent(
+        """
+        import sys
+        from types import SimpleNamespace
+        from task2vec_diversity.runner import run
+
+        def inner():
+            return {}.get(1, 2, 3)  # TypeError: get expected at most 2 arguments
+
+        def main(snakemake, log):
+            inner()
+
+        run(SimpleNamespace(log=[sys.argv[1]], rule="sample_batches"), main)
+        """
+    )
+    (tmp_path / "job.py").write_text(script)
+    log = tmp_path / "job.log"
+    done = subprocess.run([sys.executable, str(tmp_path / "job.py"), str(log)], capture_output=True, text=True)
+    assert done.returncode == 1
+    text = log.read_text()
+    assert "Traceback (most recent call last)" in text and "in inner" in text
+    assert "unexpected error: TypeError: get expected at most 2 arguments" in text
+    assert f"this job failed unexpectedly (the traceback is in {log})" in text
+    assert text.count("Traceback") == 1 and done.stderr.count("Traceback") == 1  # once each, not twice

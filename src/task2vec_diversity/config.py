@@ -24,15 +24,15 @@ from .identity import (  # noqa: F401  (the rules and scripts read them from her
     COSMETIC_KEYS,
     EXECUTION_KEYS,
     built_probe_path,
+    comparable,
     data_spec,
     embedding_key,
     embedding_spec,
+    first_difference,
     probe_spec,
 )
+from .kinds import IMAGE_SOURCES, SOURCE_KINDS  # noqa: F401  (sources.py reads IMAGE_SOURCES from here)
 
-_SOURCES = schema.section("dataset")["properties"]["source"]["enum"]
-IMAGE_SOURCES = ("hub_images", "image_folder", "digits")  # few-shot tasks of labelled images (docs/method.md#vision)
-SOURCES = tuple(_SOURCES)
 VARIANTS = tuple(schema.properties("task2vec_method")["variant"]["enum"])
 FILE_FORMATS = {"jsonl": "json", "json": "json", "parquet": "parquet", "txt": "text"}
 # precisions the engine has that a config may not ask for: each must keep the embedding within
@@ -45,7 +45,6 @@ REFUSED_PRECISIONS = {
 TASK_SAMPLING_KEYS = ("n_way", "k_shot")
 # the library's defaults, read from the schema
 PROBE_BUILD_DEFAULTS = schema.defaults("probe_build")
-GINC_DEFAULTS = {k: v for k, v in schema.defaults("source_ginc").items() if k != "order"}
 
 
 # --- the schema: types, ranges, enums and defaults, each refused with one line ---
@@ -294,7 +293,7 @@ def _sweeps(section: dict, datasets: dict, probe: dict) -> tuple[dict, dict]:
 
 def modality(spec: dict) -> str:
     """What a dataset holds, and so which kind of probe embeds it: image or text."""
-    return "image" if spec["source"] in IMAGE_SOURCES else "text"
+    return SOURCE_KINDS[spec["source"]].modality
 
 
 def _check_modalities(config: dict) -> None:
@@ -322,7 +321,7 @@ def _components(name: str, spec: dict, datasets: dict) -> dict:
     """A mix's components: {dataset: {weight (normalised), spec}}, from hub or files datasets."""
     weights = spec["components"]
     for part in weights:
-        if part not in datasets or datasets[part]["source"] not in ("hub", "files"):
+        if part not in datasets or not SOURCE_KINDS[datasets[part]["source"]].component:
             raise ConfigError(
                 f"config: mix '{name}' names component '{part}', which is not a hub or files dataset of this config"
             )
@@ -360,24 +359,26 @@ def _alignment(section: dict, datasets: dict) -> dict:
 
 
 def _check_comparable(names: list, datasets: dict, where: str) -> None:
-    """Embeddings of different probes, methods or batch shapes never meet in one coefficient."""
+    """Embeddings that are not comparable (identity.comparable) never meet in one coefficient."""
+
+    def shared(name):
+        return comparable(embedding_spec({"datasets": datasets}, name), datasets[name]["sampling"])
+
     first = names[0]
     for other in names[1:]:
-        if datasets[first]["probe"] != datasets[other]["probe"]:
+        found = first_difference(shared(first), shared(other))
+        if found is None:
+            continue
+        key, a, b = found
+        if key.startswith("probe."):
             raise ConfigError(
-                f"config: {where} mixes embeddings of different probes ({first} and {other}); "
+                f"config: {where} mixes embeddings of different probes ({first} and {other}: {key} {a!r} vs {b!r}); "
                 "refusing: give both datasets the same probe"
             )
-        for key in ("task2vec", "sampling"):
-            a, b = dict(datasets[first][key]), dict(datasets[other][key])
-            for skip in ("n_batches", "seed", "reuse_documents"):
-                a.pop(skip, None), b.pop(skip, None)
-            if a != b:
-                diff = next(k for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k))
-                raise ConfigError(
-                    f"config: {where} mixes embeddings made with different {key}.{diff} "
-                    f"({first}: {a.get(diff)!r}, {other}: {b.get(diff)!r}); refusing: use the same settings for both"
-                )
+        raise ConfigError(
+            f"config: {where} mixes embeddings made with different {key} ({first}: {a!r}, {other}: {b!r}); "
+            "refusing: use the same settings for both"
+        )
 
 
 def _dataset(name: str, spec: dict, given: dict, config: dict) -> dict:
@@ -520,7 +521,7 @@ def needs_hub(spec: dict) -> bool:
     id, or a mix with such a component. These are prepared by the fetch stage."""
     if spec["source"] == "mix":
         return any(needs_hub(part["spec"]) for part in spec["components"].values())
-    return spec["source"] in ("hub", "hub_images") and is_hub_id(spec["path"])
+    return SOURCE_KINDS[spec["source"]].hub and is_hub_id(spec["path"])
 
 
 # --- from measurement to decisions: downstream correlation, baselines, data selection ---

@@ -16,6 +16,8 @@ EXECUTION_KEYS = ("device", "embeddings_per_job", "lockstep")
 # task2vec keys that join the identity only when they differ from these values, so that the
 # embeddings computed before the key existed keep their folder
 NEUTRAL_METHOD = {"fisher_samples": 1, "precision": "fp32"}
+# sampling keys that shape a batch (n_way and k_shot: an image task's classes and images per class)
+BATCH_SHAPE_KEYS = ("batch_size", "max_length", "n_way", "k_shot")
 
 
 def _digest(value) -> str:
@@ -69,3 +71,29 @@ def embedding_key(config: dict, dataset: str, files_sha256: dict | None = None) 
     if files_sha256:
         identity["files_sha256"] = files_sha256
     return _digest(identity)
+
+
+def comparable(identity: dict, sampling: dict) -> dict:
+    """What the embeddings of two datasets must share to meet in one coefficient (a pool, an
+    alignment pair, a selection): their identity, which is the probe and every method setting,
+    and the shape of their batches. The config check (before any job) and the jobs (from the
+    provenance they read, where the batch shape is batch_size and max_length) both call this.
+
+    The seed is part of the identity, so a pool of two seeds is refused: a coefficient is the
+    mean distance of one method, and the seed is the method's (head, order, Monte-Carlo draws);
+    a change of seed is how the noise floor is measured, not a setting to mix. Which documents
+    a dataset holds (sampling.seed, n_batches, reuse_documents) may differ."""
+    return {**identity, "sampling": {k: sampling[k] for k in BATCH_SHAPE_KEYS if k in sampling}}
+
+
+def first_difference(a: dict, b: dict, prefix: str = "") -> tuple[str, object, object] | None:
+    """The first dotted key (sorted) at which two nested mappings differ, with both values."""
+    for key in sorted(set(a) | set(b)):
+        x, y = a.get(key), b.get(key)
+        if isinstance(x, dict) and isinstance(y, dict):
+            found = first_difference(x, y, f"{prefix}{key}.")
+            if found:
+                return found
+        elif json.dumps(x, sort_keys=True) != json.dumps(y, sort_keys=True):
+            return f"{prefix}{key}", x, y
+    return None

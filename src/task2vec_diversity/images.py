@@ -81,7 +81,7 @@ def _folder(name: str, root: Path) -> ImageSource:
 def _hub(name: str, spec: dict) -> ImageSource:
     import datasets
 
-    ds = datasets.load_dataset(spec["path"], spec.get("name"), split=spec["split"], revision=spec.get("revision"))
+    ds = datasets.load_dataset(spec["path"], name=spec.get("name"), split=spec["split"], revision=spec.get("revision"))
     for key in ("image_field", "label_field"):
         if spec[key] not in ds.column_names:
             raise DataError(

@@ -25,7 +25,8 @@ def load_tokenizer(probe: dict):
     """The probe's tokenizer, with pad = EOS taken from the tokenizer itself."""
     from transformers import AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(*pretrained_source(probe["id"], probe["revision"]))
+    path, revision = pretrained_source(probe["id"], probe["revision"])
+    tokenizer = AutoTokenizer.from_pretrained(path, revision=revision, trust_remote_code=False)
     if tokenizer.eos_token_id is None:
         raise ConfigError(f"probe '{probe['id']}': its tokenizer has no EOS token, which pads the batches")
     tokenizer.pad_token = tokenizer.eos_token
@@ -38,7 +39,7 @@ def max_positions(probe: dict) -> int | None:
     from transformers import AutoConfig
 
     path, revision = pretrained_source(probe["id"], probe["revision"])
-    found = AutoConfig.from_pretrained(path, revision=revision)
+    found = AutoConfig.from_pretrained(path, revision=revision, trust_remote_code=False)
     for key in ("n_positions", "max_position_embeddings"):
         if isinstance(getattr(found, key, None), int):
             return getattr(found, key)
@@ -50,7 +51,8 @@ def load_image_processor(probe: dict):
     ConvNeXt-style processor of microsoft/resnet-18 (its PIL backend: no torchvision needed)."""
     from transformers import AutoImageProcessor
 
-    return AutoImageProcessor.from_pretrained(*pretrained_source(probe["id"], probe["revision"]))
+    path, revision = pretrained_source(probe["id"], probe["revision"])
+    return AutoImageProcessor.from_pretrained(path, revision=revision, trust_remote_code=False)
 
 
 def load_model(probe: dict, device: str = "cpu", kind: str = "text"):
@@ -61,11 +63,11 @@ def load_model(probe: dict, device: str = "cpu", kind: str = "text"):
     auto = AutoModelForImageClassification if kind == "image" else AutoModelForCausalLM
     path, revision = pretrained_source(probe["id"], probe["revision"])
     if probe["init"] == "random":
-        config = AutoConfig.from_pretrained(path, revision=revision)
+        config = AutoConfig.from_pretrained(path, revision=revision, trust_remote_code=False)
         torch.manual_seed(probe["init_seed"])
-        model = auto.from_config(config)
+        model = auto.from_config(config, trust_remote_code=False)
     else:
-        model = auto.from_pretrained(path, revision=revision, dtype=torch.float32)
+        model = auto.from_pretrained(path, revision=revision, dtype=torch.float32, trust_remote_code=False)
     return model.to(device)
 
 
@@ -115,7 +117,9 @@ def build_probe(build: dict, out_dir: str | Path, log_line=log.info) -> None:
     torch.manual_seed(build["seed"])
     if build["from"]:
         path, revision = pretrained_source(build["from"], build["from_revision"])
-        model = AutoModelForCausalLM.from_pretrained(path, revision=revision, dtype=torch.float32)
+        model = AutoModelForCausalLM.from_pretrained(
+            path, revision=revision, dtype=torch.float32, trust_remote_code=False
+        )
         model.resize_token_embeddings(len(tokenizer), mean_resizing=False)
         for key, value in special.items():
             setattr(model.config, key, value)

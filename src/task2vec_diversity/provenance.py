@@ -7,6 +7,7 @@ import json
 import numpy as np
 
 from .errors import ProvenanceError
+from .identity import comparable, first_difference
 from .inputs import library_version
 from .store import read_array
 
@@ -15,16 +16,9 @@ def _canonical(obj) -> str:
     return json.dumps(obj, sort_keys=True)
 
 
-def _first_difference(a: dict, b: dict, prefix: str = "") -> str:
-    for key in sorted(set(a) | set(b)):
-        x, y = a.get(key), b.get(key)
-        if isinstance(x, dict) and isinstance(y, dict):
-            found = _first_difference(x, y, f"{prefix}{key}.")
-            if found:
-                return found
-        elif _canonical(x) != _canonical(y):
-            return f"{prefix}{key}: {x!r} vs {y!r}"
-    return ""
+def _difference(a: dict, b: dict) -> str:
+    found = first_difference(a, b)
+    return f"{found[0]}: {found[1]!r} vs {found[2]!r}" if found else ""
 
 
 def load_embeddings(paths, expected_identity: dict, batches_attrs: dict) -> tuple[np.ndarray, dict]:
@@ -38,7 +32,7 @@ def load_embeddings(paths, expected_identity: dict, batches_attrs: dict) -> tupl
         vector, attrs = read_array(path, "embedding")
         if _canonical(attrs["identity"]) != _canonical(expected):
             raise ProvenanceError(
-                f"{path} was computed with different settings ({_first_difference(attrs['identity'], expected)}); "
+                f"{path} was computed with different settings ({_difference(attrs['identity'], expected)}); "
                 "refusing to mix them: rerun its embedding or restore the config it was made with"
             )
         if attrs["tokens_sha256"] != hashes[attrs["batch"]]:
@@ -70,12 +64,14 @@ def load_embeddings(paths, expected_identity: dict, batches_attrs: dict) -> tupl
 
 
 def check_comparable(a: dict, b: dict) -> None:
-    """Refuse to put embeddings of different probes, weights, methods or batch shapes in one
-    coefficient (their shared provenance as returned by load_embeddings)."""
-    for key in ("identity", "probe_revision", "batch_size", "max_length"):
-        if _canonical(a[key]) != _canonical(b[key]):
-            detail = _first_difference(a[key], b[key]) if isinstance(a[key], dict) else f"{a[key]!r} vs {b[key]!r}"
-            raise ProvenanceError(
-                f"refusing to mix embeddings of '{a['dataset']}' and '{b['dataset']}': their {key} differs "
-                f"({detail}); embed both with the same probe and settings"
-            )
+    """Refuse to put embeddings that are not comparable (identity.comparable), or that come from
+    different probe weights, in one coefficient (their shared provenance as returned by
+    load_embeddings)."""
+    detail = _difference(comparable(a["identity"], a), comparable(b["identity"], b)) or _difference(
+        {"probe_revision": a["probe_revision"]}, {"probe_revision": b["probe_revision"]}
+    )
+    if detail:
+        raise ProvenanceError(
+            f"refusing to mix embeddings of '{a['dataset']}' and '{b['dataset']}': they differ in {detail}; "
+            "embed both with the same probe and settings"
+        )

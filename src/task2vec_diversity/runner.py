@@ -7,11 +7,14 @@ time into computation and overhead."""
 
 from __future__ import annotations
 
+import errno
 import importlib
 import logging
 import os
+import shutil
 import sys
 import time
+import traceback
 from contextlib import contextmanager
 
 from .errors import UserError
@@ -64,15 +67,21 @@ def run(snakemake, main) -> None:
     except UserError as error:
         logger.error("%s", error)
         sys.exit(1)
-    except OSError as error:
-        if not (offline and "offline" in str(error).lower()):
-            raise
-        first = str(error).strip().splitlines()[0]
-        logger.error(
-            "this job runs offline and tried to reach the hub (%s): only the fetch stage (rules fetch_probe, "
-            "fetch_dataset) may; report this, it is a bug of the workflow",
-            first,
-        )
+    except Exception as error:  # noqa: BLE001 - an unexpected failure: its traceback into the rule's log too
+        first = (str(error).strip().splitlines() or [""])[0]
+        if offline and isinstance(error, OSError) and "offline" in first.lower() and not fetching(snakemake):
+            logger.error(
+                "this job runs offline and tried to reach the hub (%s): only the fetch stage (rules fetch_probe, "
+                "fetch_dataset) may; report this, it is a bug of the workflow",
+                first,
+            )
+        elif isinstance(error, OSError) and error.errno == errno.ENOSPC:
+            logger.error("%s", disk_full(snakemake, error))
+            traceback_to_log(snakemake)
+        else:
+            logger.exception("unexpected error: %s: %s", type(error).__name__, first)
+            where = f" (the traceback is in {snakemake.log[0]})" if len(snakemake.log) else ""
+            logger.error("this job failed unexpectedly%s; report it with that log unless the input is at fault", where)
         sys.exit(1)
     if startup is not None:
         logger.info("job seconds %.3f start-up %.3f", process_seconds(), startup)
@@ -82,6 +91,31 @@ def run(snakemake, main) -> None:
     os._exit(0)
 
 
+def disk_full(snakemake, error: OSError) -> str:
+    """One line for a full disk: where, how much is free, and that nothing computed is lost."""
+    where = error.filename or (snakemake.output[0] if len(getattr(snakemake, "output", ())) else os.getcwd())
+    folder = os.path.abspath(where)
+    while not os.path.isdir(folder) and os.path.dirname(folder) != folder:
+        folder = os.path.dirname(folder)
+    try:
+        usage = shutil.disk_usage(folder)
+        free = f" ({usage.free / 2**30:.1f} GiB free of {usage.total / 2**30:.1f} GiB)"
+    except OSError:
+        free = ""
+    return (
+        f"no space left on the device holding {where}{free}: free space there (or move results/ to a larger disk) "
+        "and run the workflow again; nothing computed is lost: results are written whole or not at all, and this "
+        "job's unfinished output was discarded"
+    )
+
+
+def traceback_to_log(snakemake) -> None:
+    """The current exception's traceback, into the rule's log file only (stderr has its one line)."""
+    if len(snakemake.log):
+        with open(snakemake.log[0], "a") as log:
+            traceback.print_exc(file=log)
+
+
 def no_stdin() -> None:
     """A job reads nothing from the terminal: its stdin is /dev/null, so that no prompt (such as
     transformers' "run the custom code? [y/N]") can be answered by what is piped into snakemake."""
@@ -89,6 +123,11 @@ def no_stdin() -> None:
     os.dup2(null, 0)
     os.close(null)
     sys.stdin = open(os.devnull)  # noqa: SIM115 - the process's stdin until it ends
+
+
+def fetching(snakemake) -> bool:
+    """Whether this job is one of the fetch stage's, the only ones that may use the network."""
+    return str(getattr(snakemake, "rule", "")).startswith("fetch")
 
 
 def check_checkout(snakemake) -> None:

@@ -69,7 +69,7 @@ def load_text_dataset(spec: dict):
     if spec["source"] == "hub":
         return datasets.load_dataset(
             spec["path"],
-            spec.get("name"),
+            name=spec.get("name"),
             split=spec["split"],
             revision=spec.get("revision"),
             streaming=spec["streaming"],
@@ -207,7 +207,7 @@ def _shards(spec: dict, revision: str | None):
     repository (or under the local directory), in the dataset's own order."""
     import datasets
 
-    builder = datasets.load_dataset_builder(spec["path"], spec.get("name"), revision=revision)
+    builder = datasets.load_dataset_builder(spec["path"], name=spec.get("name"), revision=revision)
     files = builder.config.data_files and builder.config.data_files.get(spec["split"])
     if not files:
         raise DataError(

@@ -260,12 +260,6 @@ def read_array(path: str | Path, name: str) -> tuple[np.ndarray, dict]:
     return group[name][:], group.attrs
 
 
-def read_arrays(path: str | Path) -> tuple[dict[str, np.ndarray], dict]:
-    """Every array of a store, verified, and the store's attributes."""
-    group = open_group(path)
-    return {name: group[name][:] for name in group}, group.attrs
-
-
 # --- tables: a dataset's pool (parquet) and a batches' manifest (TSV), verified like the stores ---
 
 
