@@ -176,7 +176,8 @@ def get_hub_probe(wildcards):
 
 def get_download_dir(wildcards):
     """Where a hub dataset's download keeps its parts until it is complete (not an output:
-    Snakemake would delete it when the job fails, and a killed download resumes from it).
+    Snakemake would delete it when the job fails, and a killed download resumes from it), and
+    where local files are converted to Arrow while they are read (deleted at once).
     """
     return f"results/datasets/{wildcards.dataset}/download"
 

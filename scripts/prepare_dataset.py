@@ -15,7 +15,7 @@ def main(snakemake, log):
 
         tokenizer = load_tokenizer(probe)
     with compute(log.info, "prepare"):
-        pool = prepare(snakemake.wildcards.dataset, spec, tokenizer)
+        pool = prepare(snakemake.wildcards.dataset, spec, tokenizer, work_dir=snakemake.params.work_dir)
     pool.attrs["library"] = library_version()  # the pool's provenance (pandas keeps attrs in the parquet file)
     write_table(pool, snakemake.output[0])  # with the checksum of its rows and provenance
     log.info("%d documents from source %s", len(pool), spec["source"])

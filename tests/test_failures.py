@@ -193,3 +193,64 @@ def test_a_full_disk_gives_one_line_and_its_traceback_in_the_log(tmp_path):
         "unfinished output was discarded"
     )
     assert "GiB free of" in line and "Traceback (most recent call last)" in log.read_text()
+
+
+# --- local files: read without a copy in the home cache, and a bad line named ---
+
+
+def test_local_files_are_read_without_a_copy_in_the_home_cache(tmp_path, monkeypatch):
+    """Issue 25: every local files dataset was converted into ~/.cache/huggingface/datasets (a
+    cluster's home quota). Now the Arrow copy lives under the dataset's work folder only while
+    it is read; the rows are those datasets' own loader gives."""
+    import datasets
+
+    from task2vec_diversity.sources import prepare
+
+    home = tmp_path / "home_cache"
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", home)
+    monkeypatch.setenv("HF_DATASETS_CACHE", str(home))
+    docs = texts(30)
+    path = write_jsonl(tmp_path / "d.jsonl", docs)
+    spec = dataset_spec({"source": "files", "files": [path], "order": "random"})
+    work = tmp_path / "results/datasets/d/download"
+    pool = prepare("d", spec, work_dir=work)
+    reference = datasets.load_dataset("json", data_files=[path], split="train", cache_dir=str(tmp_path / "ref"))
+    assert list(pool.text) == [reference["text"][int(i)] for i in pool.document_id]
+    assert len(pool) == 12 and len(set(pool.document_id)) == 12
+    assert not home.exists() and not work.exists()  # nothing in the home cache, the work folder gone
+
+
+def lines(*rows) -> str:
+    return "".join((row if isinstance(row, str) else json.dumps(row)) + "\n" for row in rows)
+
+
+BIG = "w " * 600_000  # rows past datasets' 10 MB first chunk, whose fields it reads the schema from
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (lines({"text": "a b"}, '{"text": "c d"', {"text": "e f"}), "line 2 is not valid JSON (Expecting ',' delim"),
+        (lines({"text": "a b"}, [1, 2]), "line 2 is a JSON list, not an object of fields (one document per line"),
+        ("\n\n\n", "hold(s) no rows (blank lines only); fix datasets.d.files"),
+        (
+            lines(*[{"text": f"{i} {BIG}"} for i in range(9)], {"text": "late", "meta": {"a": 1}}),
+            "line 10 has field(s) meta that the lines before it lack (the fields are read from the first lines)",
+        ),
+        (
+            lines(*[{"text": f"{i} {BIG}", "n": i} for i in range(9)], {"text": "late", "n": "x"}),
+            "line 10: field 'n' holds a str where the lines before it hold a int; give the field one type",
+        ),
+    ],
+)
+def test_a_bad_json_line_is_named_with_its_cause(tmp_path, content, message):
+    """Issue 25: a malformed line gave three chained tracebacks (the row right, the cause
+    wrong), a field that first appears late a CastError, blank lines a StopIteration."""
+    from task2vec_diversity.sources import prepare
+
+    (tmp_path / "d.jsonl").write_text(content)
+    spec = dataset_spec({"source": "files", "files": [str(tmp_path / "d.jsonl")]})
+    with pytest.raises(DataError) as error:
+        prepare("d", spec, work_dir=tmp_path / "work")
+    assert one_line(error).startswith(f"dataset 'd': {tmp_path / 'd.jsonl'} ")
+    assert message in one_line(error)
