@@ -88,6 +88,8 @@ def load_local_files(name: str, spec: dict, work_dir=None):
 
     if work_dir is not None:
         Path(work_dir).mkdir(parents=True, exist_ok=True)
+        for left in Path(work_dir).glob("arrow-cache-*"):  # by a job killed while reading
+            shutil.rmtree(left, ignore_errors=True)
     try:
         with tempfile.TemporaryDirectory(prefix="arrow-cache-", dir=work_dir) as cache:
             return datasets.load_dataset(
