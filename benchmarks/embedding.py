@@ -37,7 +37,8 @@ sys.path[:0] = [str(ROOT.parent / "src"), str(ROOT)]
 from baseline import baseline_embed  # noqa: E402
 from memory import PeakMemory  # noqa: E402
 
-from task2vec_diversity.task2vec import Settings, embed, embed_batches  # noqa: E402
+from task2vec_diversity.lockstep import embed_batches  # noqa: E402
+from task2vec_diversity.task2vec import Settings, embed  # noqa: E402
 
 
 def probe(args, dropout: float) -> GPT2LMHeadModel:

@@ -37,7 +37,8 @@ from distance import embeddings  # noqa: E402
 from memory import PeakMemory  # noqa: E402
 
 from task2vec_diversity.distance import distance_matrix  # noqa: E402
-from task2vec_diversity.task2vec import Settings, embed, embed_batches  # noqa: E402
+from task2vec_diversity.lockstep import embed_batches  # noqa: E402
+from task2vec_diversity.task2vec import Settings, embed  # noqa: E402
 
 RTOL, DISTANCE_ATOL = 1e-3, 1e-4
 FULL = {"layers": 12, "width": 768, "heads": 12, "vocab": 50257, "sequences": 512, "length": 128, "epochs": 10}

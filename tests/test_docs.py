@@ -4,6 +4,7 @@ points outside the repository, and the Quick start's set-up is idempotent and is
 
 from __future__ import annotations
 
+import importlib
 import os
 import re
 import shutil
@@ -48,6 +49,21 @@ def test_links_resolve(page):
         elif anchor and resolved.suffix == ".md" and anchor not in anchors(resolved):
             broken.append(target)
     assert not broken, f"{page.name}: links that do not resolve: {broken}"
+
+
+def test_the_development_guide_names_files_that_exist():
+    """docs/development.md: every repository path it names in code spans exists, and the
+    README's docs list links it."""
+    text = (ROOT / "docs" / "development.md").read_text()
+    named = set(re.findall(r"`((?:src|rules|scripts|tests|benchmarks|docs)/[\w./<>-]+\.(?:py|smk|yaml|md))`", text))
+    modules = set(re.findall(r"`(\w+\.py)`", text))
+    missing = [p for p in named if "<" not in p and not (ROOT / p).exists()]
+    missing += [m for m in modules if not any((ROOT / d / m).exists() for d in ("src/task2vec_diversity", "tests"))]
+    assert named and modules and not missing, f"docs/development.md names files that do not exist: {missing}"
+    assert "(docs/development.md)" in (ROOT / "README.md").read_text()
+    for module, name in set(re.findall(r"`(\w+)\.(\w+)[`(]", text)):  # `identity.comparable`: it exists
+        if name != "py" and (ROOT / "src/task2vec_diversity" / f"{module}.py").exists():
+            assert hasattr(importlib.import_module(f"task2vec_diversity.{module}"), name), f"{module}.{name}"
 
 
 def tracked_text_files():

@@ -8,8 +8,9 @@ import pytest
 import torch
 from transformers import GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM
 
+from task2vec_diversity.lockstep import LockstepUnsupported, embed_batches
 from task2vec_diversity.shard import embed_shard
-from task2vec_diversity.task2vec import LockstepUnsupported, Settings, embed, embed_batches, embedded_weights
+from task2vec_diversity.task2vec import Settings, embed, embedded_weights
 
 from .test_task2vec import EOS, tiny_batch, tiny_model
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import re
 
-from .task2vec import LockstepUnsupported, Settings, embed, embed_batches
+from .lockstep import LockstepUnsupported, embed_batches
+from .task2vec import Settings, embed
 
 
 def batch_index(path: str) -> int:
