@@ -88,6 +88,19 @@ def test_a_bad_input_added_to_a_finished_run_stops_before_any_job_and_keeps_ever
     assert {p: p.stat().st_mtime_ns for p in (workdir / "results").rglob("*") if p.is_file()} == made
     assert not (workdir / "hacked").exists()
 
+    # known only once its rows are read: the new dataset's preparation fails, nothing else is touched
+    (workdir / "broken.jsonl").write_text('{"text": "a b"}\n{"text": "c d"\n')
+    broken = {**config, "datasets": {**config["datasets"], "broken": {"source": "files", "files": ["broken.jsonl"]}}}
+    result = snakemake(workdir, broken)
+    assert result.returncode == 1
+    [line] = [row for row in result.stderr.splitlines() if " ERROR " in row]
+    assert line.endswith(
+        "dataset 'broken': broken.jsonl line 2 is not valid JSON (Expecting ',' delimiter at column 15); "
+        "fix or remove that line"
+    )
+    assert "Traceback" in (workdir / "logs/prepare_dataset/broken.log").read_text()  # the loader's, in the log only
+    assert {p: p.stat().st_mtime_ns for p in (workdir / "results").rglob("*") if p.is_file()} == made
+
 
 def test_a_killed_run_resumes_to_identical_results(finished, tmp_path):
     config = finished[1]

@@ -66,6 +66,8 @@ def run(snakemake, main) -> None:
         main(snakemake, logger)
     except UserError as error:
         logger.error("%s", error)
+        if error.__cause__ is not None:  # what it was found from (a loader's error): its traceback in the log
+            traceback_to_log(snakemake)
         sys.exit(1)
     except Exception as error:  # noqa: BLE001 - an unexpected failure: its traceback into the rule's log too
         first = (str(error).strip().splitlines() or [""])[0]
