@@ -230,7 +230,10 @@ BIG = "w " * 600_000  # rows past datasets' 10 MB first chunk, whose fields it r
 @pytest.mark.parametrize(
     "content, message",
     [
-        (lines({"text": "a b"}, '{"text": "c d"', {"text": "e f"}), "line 2 is not valid JSON (Expecting ',' delim"),
+        (
+            lines({"text": "a b"}, '{"text": "c d"', {"text": "e f"}),
+            "line 2 is not valid JSON (Expecting ',' delimiter at column 15)",
+        ),
         (lines({"text": "a b"}, [1, 2]), "line 2 is a JSON list, not an object of fields (one document per line"),
         ("\n\n\n", "hold(s) no rows (blank lines only); fix datasets.d.files"),
         (

@@ -124,7 +124,7 @@ def _diagnose_json(name: str, spec: dict) -> DataError | None:
                 if not line.strip():
                     continue
                 try:
-                    row = json.loads(line)
+                    row = json.loads(line.rstrip("\r\n"))  # so that the column is the line's
                 except json.JSONDecodeError as error:
                     if rows == 0 and spec["format"] == "json":
                         break  # a whole-file JSON document, not lines
