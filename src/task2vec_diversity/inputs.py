@@ -67,7 +67,7 @@ def check_files(name: str, spec: dict) -> None:
 # a hub repository id as huggingface_hub accepts it: name or owner/name
 HUB_ID = re.compile(r"^[\w.-]{1,96}(/[\w.-]{1,96})?$")
 WEIGHTS = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
-TOKENIZER = ("tokenizer.json", "tokenizer_config.json", "vocab.json", "tokenizer.model", "vocab.txt")
+TOKENIZER = ("tokenizer.json", "tokenizer_config.json", "vocab.json", "tokenizer.model", "spiece.model", "vocab.txt")
 
 
 def check_probe_folder(where: str, path: str, kind: str = "text", weights: bool = True) -> None:
