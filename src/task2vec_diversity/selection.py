@@ -20,6 +20,7 @@ from scipy import optimize
 
 from .distance import pooled_matrix, upper_triangle
 from .errors import DataError
+from .paths import pair
 from .sources import mix_counts
 
 FEASIBLE = 1e-9  # slack on the diversity floor
@@ -40,7 +41,7 @@ def source_distances(sources: list[str], matrices: dict) -> np.ndarray:
 
 def cross(matrices: dict, a: str, b: str) -> np.ndarray:
     """The cross matrix with a's batches as rows."""
-    return matrices[(a, b)] if (a, b) in matrices else matrices[(b, a)].T
+    return pair(matrices, a, b)
 
 
 def batch_alignment(matrices: dict, source: str, target: str) -> np.ndarray:
