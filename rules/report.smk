@@ -11,6 +11,16 @@ rule diversity_report:
             category="Diversity coefficient",
         ),
         markdown="results/report/diversity.md",
+        html=report(
+            "results/report/diversity.html",
+            caption="../report/diversity.rst",
+            category="Diversity coefficient",
+        ),
+        headline=report(
+            "results/report/diversity.png",
+            caption="../report/headline.rst",
+            category="Diversity coefficient",
+        ),
         figure=report(
             "results/report/distance_histograms.png",
             caption="../report/histograms.rst",
@@ -36,6 +46,7 @@ rule diversity_report:
         pools={name: pool["datasets"] for name, pool in POOLS.items()},
         paper=PAPER_DIVERSITY,
         report=CONFIG["report"],
+        fisher_samples=CONFIG["task2vec"]["fisher_samples"],
         noise_datasets=[d for d in DATASETS if d in NOISE_DATASETS],
         regime_datasets=TEXT_DATASETS,
     script:
@@ -56,6 +67,11 @@ rule alignment_report:
         ),
         layout="results/report/alignment_table.csv",
         markdown="results/report/alignment.md",
+        html=report(
+            "results/report/alignment.html",
+            caption="../report/alignment.rst",
+            category="Alignment coefficient",
+        ),
         figure=report(
             "results/report/alignment_heatmap.png",
             caption="../report/alignment.rst",

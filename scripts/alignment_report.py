@@ -2,11 +2,21 @@
 table (with the cross diversity against the two sets' noise floors), the paper's layout
 (rows = training sets, columns = evaluation sets) and a heatmap."""
 
+import os
+
 import pandas as pd
 
 from task2vec_diversity.noise import cross_noise_columns
 from task2vec_diversity.paths import oriented
-from task2vec_diversity.report import ALIGNMENT_COLUMNS, alignment_row, heatmap_figure, markdown_table
+from task2vec_diversity.report import (
+    ALIGNMENT_COLUMNS,
+    alignment_row,
+    alignment_sections,
+    data_uri,
+    heatmap_figure,
+    html_page,
+    markdown_page,
+)
 from task2vec_diversity.runner import run
 from task2vec_diversity.store import read_array
 
@@ -28,10 +38,14 @@ def main(snakemake, log):
     layout = table.pivot(index="train", columns="eval", values="alignment")
     layout = layout.loc[list(dict.fromkeys(table["train"])), list(dict.fromkeys(table["eval"]))]
     layout.to_csv(snakemake.output.layout)
-    with open(snakemake.output.markdown, "w") as out:
-        out.write(markdown_table(layout.reset_index()))
     heatmap_figure(layout, snakemake.output.figure, "Alignment coefficient (1 - cross diversity)")
-    log.info("alignment of %d pairs:\n%s", len(table), markdown_table(layout.reset_index()))
+    figure = os.path.basename(snakemake.output.figure)
+    parts = alignment_sections(table, layout, figure)
+    with open(snakemake.output.markdown, "w") as out:
+        out.write(markdown_page(parts))
+    with open(snakemake.output.html, "w") as out:
+        out.write(html_page("Alignment", parts, {figure: data_uri(snakemake.output.figure)}))
+    log.info("alignment of %d pairs:\n%s", len(table), markdown_page(parts))
 
 
 run(snakemake, main)  # noqa: F821

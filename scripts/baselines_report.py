@@ -63,7 +63,7 @@ def main(snakemake, log):
     with open(snakemake.output.markdown, "w") as out:
         out.write(markdown_table(table) + "\nRank agreement with the Task2Vec diversity:\n\n")
         out.write(markdown_table(agreement))
-    agreement_figure(table, "task2vec_diversity", MEASURES, snakemake.output.figure)
+    agreement_figure(table, "task2vec_diversity", MEASURES, snakemake.output.figure, agreement.to_dict("records"))
     log.info("baselines of %d datasets:\n%s\n%s", len(table), markdown_table(table), markdown_table(agreement))
 
 

@@ -2,12 +2,27 @@
 paper's values, with each dataset's noise floor and Fisher regime; the pairwise-distance
 histograms beside the noise-floor distances; the decomposition of the diversity by module."""
 
+import os
+
 import pandas as pd
 
 from task2vec_diversity.decomposition import DECOMPOSITION_COLUMNS, decomposition_figure
 from task2vec_diversity.distance import pooled_matrix, upper_triangle
 from task2vec_diversity.noise import noise_columns
-from task2vec_diversity.report import COLUMNS, diversity_row, histogram_figure, markdown_table, noise_summary
+from task2vec_diversity.report import (
+    COLUMNS,
+    data_uri,
+    diversity_figure,
+    diversity_row,
+    diversity_sections,
+    histogram_figure,
+    html_page,
+    markdown_page,
+    markdown_table,
+    noise_line,
+    noise_summary,
+    ranks,
+)
 from task2vec_diversity.runner import compute, run
 from task2vec_diversity.store import read_array
 
@@ -54,6 +69,8 @@ def main(snakemake, log):
             )
             rows.append({**row, **noise_columns(None, None, *boot)})
         table = pd.DataFrame(rows, columns=COLUMNS)
+        table["rank"] = ranks(table)
+        diversity_figure(table, snakemake.output.headline)
         histogram_figure(
             distances,
             snakemake.output.figure,
@@ -65,14 +82,17 @@ def main(snakemake, log):
         decomposition_figure(decomposition, snakemake.output.decomposition_figure)
     table.to_csv(snakemake.output.table, index=False)
     decomposition.to_csv(snakemake.output.decomposition, index=False)
-    summary = noise_summary(table)
+    line = noise_line(table, par.report["noise_share_threshold"], par.fisher_samples)
+    summary = "\n".join(filter(None, [line, noise_summary(table)]))
+    figure = os.path.basename(snakemake.output.headline)
+    parts = diversity_sections(table, summary, figure)
     with open(snakemake.output.markdown, "w") as out:
-        out.write(markdown_table(table) + ("\n" + summary if summary else ""))
+        out.write(markdown_page(parts))
+    with open(snakemake.output.html, "w") as out:
+        out.write(html_page("Diversity", parts, {figure: data_uri(snakemake.output.headline)}))
     with open(snakemake.output.decomposition_markdown, "w") as out:
         out.write(markdown_table(decomposition))
-    log.info(
-        "diversity of %d datasets, %d pools:\n%s\n%s", len(par.datasets), len(par.pools), markdown_table(table), summary
-    )
+    log.info("diversity of %d datasets, %d pools:\n%s", len(par.datasets), len(par.pools), markdown_page(parts))
 
 
 run(snakemake, main)  # noqa: F821

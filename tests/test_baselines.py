@@ -104,7 +104,18 @@ def test_rank_agreement_against_scipy_and_by_hand():
     assert rows["reverse"]["spearman"] == pytest.approx(-1) and rows["reverse"]["kendall"] == pytest.approx(-1)
     # one swapped pair of 6: tau = (5 - 1) / 6; rho = 1 - 6 * 2 / (4 * 15)
     assert rows["x"]["kendall"] == pytest.approx(4 / 6) and rows["x"]["spearman"] == pytest.approx(0.8)
-    assert rows["x"]["spearman_p"] == pytest.approx(stats.spearmanr([1, 2, 3, 4], [1, 3, 2, 4]).pvalue)
+    # exact p values, by hand: of the 24 orderings of 4, the identity and the 3 adjacent swaps
+    # have rho >= 0.8 and tau >= 4/6 (and as many <= -0.8): p = 8 / 24; the same order: 2 / 24
+    assert rows["x"]["spearman_p"] == pytest.approx(1 / 3) and rows["x"]["kendall_p"] == pytest.approx(1 / 3)
+    assert rows["same"]["spearman_p"] == pytest.approx(1 / 12) and rows["same"]["kendall_p"] == pytest.approx(1 / 12)
+    assert rows["x"]["spearman_p_method"] == rows["x"]["kendall_p_method"] == "exact"
+    five = pd.DataFrame({"t2v": [0.1, 0.2, 0.3, 0.4, 0.5], "same": [1, 2, 3, 4, 5]})
+    row = rank_agreement(five, "t2v", ["same"])[0]
+    assert row["spearman_p"] == pytest.approx(2 / 120) and row["kendall_p"] == pytest.approx(2 / 120)
+    many = pd.DataFrame({"t2v": np.arange(12.0), "same": np.arange(12.0)})
+    row = rank_agreement(many, "t2v", ["same"])[0]
+    assert row["spearman_p_method"] == "t approximation"
+    assert row["spearman_p"] == stats.spearmanr(range(12), range(12)).pvalue
     short = rank_agreement(table.head(2), "t2v", ["same"])[0]
     assert short["n_datasets"] == 2 and np.isnan(short["spearman"])
 

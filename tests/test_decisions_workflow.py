@@ -84,6 +84,9 @@ def test_baselines_on_the_same_batches(decisions_run):
     rho = stats.spearmanr(table.task2vec_diversity, table.compression_ratio).statistic
     assert agreement.loc["compression_ratio", "spearman"] == pytest.approx(rho)
     assert (agreement.n_datasets == 4).all()
+    # four datasets: exact p values, multiples of 1/24 (the orderings of 4), the method named
+    assert (agreement.spearman_p_method == "exact").all()
+    assert np.allclose(agreement.spearman_p * 24, np.round(agreement.spearman_p * 24))
     # the activation baseline's interval is the bootstrap of the config's report settings
     report = yaml.safe_load((CONFIGS / "decisions.yaml").read_text())["report"]
     for dataset in table.index:

@@ -12,6 +12,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import yaml
+
+from task2vec_diversity.config import validate
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -141,3 +144,14 @@ def test_setup_never_installs_into_a_linked_venv(tmp_path):
     (real / ".venv").symlink_to(tmp_path / "shared_venv")
     assert run_setup(setup).returncode == 0
     assert [line.split()[0] for line in log.read_text().splitlines()] == ["python"]
+
+
+def test_readme_adding_a_dataset_snippet_is_a_valid_config():
+    """The README's snippet, pasted under the demo config's datasets, validates (every name it
+    refers to is declared in it)."""
+    text = (ROOT / "README.md").read_text()
+    snippet = yaml.safe_load(re.search(r"## Adding a dataset\n.*?```yaml\n(.*?)```", text, re.S).group(1))
+    demo = yaml.safe_load((ROOT / "config/config.yaml").read_text())
+    demo["datasets"].update(snippet["datasets"])
+    checked = validate(demo)
+    assert set(snippet["datasets"]) <= set(checked["datasets"])

@@ -73,7 +73,9 @@ def test_run_writes_report_embeddings_and_manifest(finished_run):
     assert (table.batch_size == 4).all() and (table.variant == "reference").all()
     assert ((table.diversity > 0) & (table.diversity < 1)).all()
     assert (table.ci95_low <= table.diversity).all() and (table.diversity <= table.ci95_high).all()
-    assert (workdir / "results/report/diversity.md").read_text().startswith("| dataset |")
+    markdown = (workdir / "results/report/diversity.md").read_text()
+    assert markdown.startswith("# Diversity\n\n| rank | dataset | diversity [95% CI] |") and "nan" not in markdown
+    assert (workdir / "results/report/diversity.png").stat().st_size > 1000
     assert (workdir / "results/report/distance_histograms.png").stat().st_size > 1000
     group = open_group(embedding_stores(workdir, "local")[2])
     attrs = dict(group.attrs)
@@ -146,6 +148,16 @@ def test_noise_floor_and_decomposition_from_the_stored_embeddings(finished_run):
     row = long.loc[("ginc", "upper_bound")]
     reference = (table.loc["ginc", "noise_floor"] + table.loc["upper_bound", "noise_floor"]) / 2
     assert row.cross_diversity_above_noise == pytest.approx(row.cross_diversity - reference)
+
+
+def test_html_report_renders_every_caption(finished_run):
+    """snakemake --report on the finished run: no caption leaves a docutils system message, and
+    the diversity table is there as a page a browser shows (HTML), with its figure."""
+    workdir, config = finished_run
+    run_ok(workdir, config, "--report", str(workdir / "report.html"))
+    page = (workdir / "report.html").read_text()
+    assert "Undefined substitution" not in page and "System Message" not in page and "system-message" not in page
+    assert "diversity.html" in page and "diversity.png" in page
 
 
 def test_second_run_has_nothing_to_do(finished_run):

@@ -44,7 +44,20 @@ BASELINE_COLUMNS = [
     "activation_ci95_low",
     "activation_ci95_high",
 ]
-AGREEMENT_COLUMNS = ["baseline", "n_datasets", "spearman", "spearman_p", "kendall", "kendall_p"]
+AGREEMENT_COLUMNS = [
+    "baseline",
+    "n_datasets",
+    "spearman",
+    "spearman_p",
+    "spearman_p_method",
+    "kendall",
+    "kendall_p",
+    "kendall_p_method",
+]
+# up to this many datasets Spearman's p value is exact (all n! orderings: 362,880 at 9, 1 s)
+EXACT_SPEARMAN_MAX = 9
+# and Kendall's (scipy's exact distribution, no ties; scipy's own limit for its "auto")
+EXACT_KENDALL_MAX = 33
 
 
 def vendi_score(similarity: np.ndarray) -> tuple[float, float]:
@@ -97,27 +110,54 @@ def lexical_measures(
     }
 
 
+def spearman(x: np.ndarray, y: np.ndarray) -> tuple[float, float, str]:
+    """Spearman's rho with its two-sided p value and how it was computed: exact (a permutation
+    test over all n! orderings of y's ranks) up to EXACT_SPEARMAN_MAX values, else scipy's t
+    approximation (which reads p = 1e-24 for five values in the same order; exact: 2 / 120)."""
+    rho = float(stats.spearmanr(x, y).statistic)
+    if len(x) > EXACT_SPEARMAN_MAX:
+        return rho, float(stats.spearmanr(x, y).pvalue), "t approximation"
+    rx = stats.rankdata(x) - (len(x) + 1) / 2
+
+    def statistic(ry, axis=-1):
+        ry = ry - ry.mean(axis=axis, keepdims=True)
+        return (rx * ry).sum(axis) / np.sqrt((rx * rx).sum() * (ry * ry).sum(axis))
+
+    test = stats.permutation_test(
+        (stats.rankdata(y),), statistic, permutation_type="pairings", n_resamples=np.inf, vectorized=True
+    )
+    return rho, float(test.pvalue), "exact"
+
+
+def kendall(x: np.ndarray, y: np.ndarray) -> tuple[float, float, str]:
+    """Kendall's tau-b with its two-sided p value and how it was computed: exact without ties
+    up to EXACT_KENDALL_MAX values, else the normal approximation."""
+    exact = len(x) <= EXACT_KENDALL_MAX and len(np.unique(x)) == len(x) and len(np.unique(y)) == len(y)
+    result = stats.kendalltau(x, y, method="exact" if exact else "asymptotic")
+    return float(result.statistic), float(result.pvalue), "exact" if exact else "normal approximation"
+
+
 def rank_agreement(table, reference: str, baselines: list[str]) -> list[dict]:
     """Spearman's rho and Kendall's tau between the reference column and each baseline across
-    the table's rows (datasets); NaN with fewer than 3 datasets."""
+    the table's rows (datasets), each p value with its method; NaN with fewer than 3 datasets."""
     rows = []
     for name in baselines:
         x, y = table[reference].to_numpy(float), table[name].to_numpy(float)
         keep = np.isfinite(x) & np.isfinite(y)
         x, y = x[keep], y[keep]
-        if len(x) < 3:
-            rho = rho_p = tau = tau_p = float("nan")
-        else:
-            rho, rho_p = stats.spearmanr(x, y)
-            tau, tau_p = stats.kendalltau(x, y)
+        nan = float("nan")
+        rho, rho_p, rho_method = spearman(x, y) if len(x) >= 3 else (nan, nan, "")
+        tau, tau_p, tau_method = kendall(x, y) if len(x) >= 3 else (nan, nan, "")
         rows.append(
             {
                 "baseline": name,
                 "n_datasets": len(x),
-                "spearman": float(rho),
-                "spearman_p": float(rho_p),
-                "kendall": float(tau),
-                "kendall_p": float(tau_p),
+                "spearman": rho,
+                "spearman_p": rho_p,
+                "spearman_p_method": rho_method,
+                "kendall": tau,
+                "kendall_p": tau_p,
+                "kendall_p_method": tau_method,
             }
         )
     return rows
@@ -142,21 +182,34 @@ def baseline_row(dataset: str, matrix: np.ndarray, lexical: dict, batch_size: in
     }
 
 
-def agreement_figure(table, reference: str, baselines: list[str], path: str) -> None:
-    """One scatter per baseline against the Task2Vec diversity, a point per dataset."""
+def agreement_figure(table, reference: str, baselines: list[str], path: str, agreement=None) -> None:
+    """One scatter per baseline against the Task2Vec diversity, a point per dataset (one colour
+    and marker each, named in one legend, so no label overlaps another); ``agreement`` (rows of
+    rank_agreement) puts Spearman's rho with its p value in each panel's title."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, len(baselines), figsize=(4.2 * len(baselines), 4), squeeze=False)
+    by_name = {row["baseline"]: row for row in agreement or []}
+    fig, axes = plt.subplots(1, len(baselines), figsize=(3.6 * len(baselines) + 1.8, 3.8), squeeze=False)
     for ax, name in zip(axes[0], baselines):
-        ax.scatter(table[reference], table[name])
-        for _, row in table.iterrows():
-            ax.annotate(row["dataset"], (row[reference], row[name]), fontsize="x-small")
-        ax.set_xlabel("Task2Vec diversity coefficient")
-        ax.set_ylabel(name)
-    fig.suptitle("Baselines on the same batches")
-    fig.tight_layout()
+        for i, (_, row) in enumerate(table.iterrows()):
+            ax.scatter(
+                row[reference], row[name], color=f"C{i % 10}", marker="osD^v<>"[i // 10 % 7], label=row["dataset"]
+            )
+        ax.set_xlabel("Task2Vec diversity", fontsize="small")
+        ax.set_ylabel(name, fontsize="small")
+        ax.tick_params(labelsize="x-small")
+        ax.ticklabel_format(useOffset=False)
+        if name in by_name and by_name[name]["n_datasets"] >= 3:
+            row = by_name[name]
+            ax.set_title(
+                f"rho {row['spearman']:.2f}, p {row['spearman_p']:.3g} ({row['spearman_p_method']})", fontsize="x-small"
+            )
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="center right", fontsize="x-small", title="dataset", title_fontsize="x-small")
+    fig.suptitle("Baselines on the same batches", fontsize="medium")
+    fig.tight_layout(rect=(0, 0, 1 - 1.7 / fig.get_figwidth(), 1))
     fig.savefig(path, dpi=120)
     plt.close(fig)

@@ -40,23 +40,44 @@ def _resample(rng, n: int, replicates: int, groups=None) -> np.ndarray:
     )
 
 
+def _distinct_pair_means(rows: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+    """Mean distance over the pairs of each resample of one set of batches (counts ``rows``),
+    pairs of two copies of one batch left out; NaN for a resample that drew one batch only."""
+    weighted = np.einsum("ri,ij,rj->r", rows, matrix, rows) - (rows**2) @ np.diagonal(matrix)
+    pairs = rows.sum(1) ** 2 - (rows**2).sum(1)
+    return np.divide(weighted, pairs, out=np.full(len(rows), np.nan), where=pairs > 0)
+
+
 def bootstrap_means(matrix: np.ndarray, replicates: int, seed: int, square: bool, groups=None) -> np.ndarray:
     """Mean pairwise distance of bootstrap resamples of the batches.
 
     ``square``: one set of batches (diversity), pairs of the same original batch drawn twice
-    are left out; ``groups`` resamples each group of a pool separately. Otherwise rows and
-    columns are two sets (cross diversity) resampled independently.
+    are left out. ``groups`` (a pool: sizes of its datasets' consecutive blocks of batches)
+    resamples each dataset's batches on its own and estimates each block of the matrix on its
+    own (a dataset's own pairs as above, two datasets' cross pairs all of them), then weighs
+    the blocks by their numbers of pairs in the pool, as the pool's coefficient does. Otherwise
+    rows and columns are two sets (cross diversity) resampled independently.
     """
     rng = np.random.default_rng(seed)
     n, m = matrix.shape
     rows = _resample(rng, n, replicates, groups if square else None)
-    if square:
-        weighted = np.einsum("ri,ij,rj->r", rows, matrix, rows)
-        pairs = n * n - (rows**2).sum(1)
-        # a resample that drew one batch only has no pair: it is left out (NaN)
-        return np.divide(weighted, pairs, out=np.full(replicates, np.nan), where=pairs > 0)
-    cols = _resample(rng, m, replicates)
-    return np.einsum("ri,ij,rj->r", rows, matrix, cols) / (n * m)
+    if not square:
+        cols = _resample(rng, m, replicates)
+        return np.einsum("ri,ij,rj->r", rows, matrix, cols) / (n * m)
+    if groups is None or len(groups) == 1:
+        return _distinct_pair_means(rows, matrix)
+    edges = np.cumsum([0, *groups])
+    blocks = [slice(a, b) for a, b in zip(edges[:-1], edges[1:])]
+    total, pairs = np.zeros(replicates), 0
+    for g, a in enumerate(blocks):
+        k = a.stop - a.start
+        if k > 1:  # a dataset's own pairs: k (k - 1) / 2 of them in the pool
+            total += k * (k - 1) / 2 * _distinct_pair_means(rows[:, a], matrix[a, a])
+            pairs += k * (k - 1) // 2
+        for b in blocks[g + 1 :]:  # two datasets' pairs: all k x l of them (the draws' k x l)
+            total += np.einsum("ri,ij,rj->r", rows[:, a], matrix[a, b], rows[:, b])
+            pairs += k * (b.stop - b.start)
+    return total / pairs
 
 
 def coefficient(

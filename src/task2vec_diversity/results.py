@@ -85,7 +85,7 @@ def embedding_stores(results: str | Path, dataset: str, key: str | None = None) 
 
 def embeddings(results: str | Path, dataset: str, batches=None, key: str | None = None) -> xr.DataArray:
     """The dataset's Task2Vec embeddings, [batch, component] (``batches``: a list of batch
-    numbers, to load only these: a probe's embedding has one value per parameter). Each
+    numbers, to load only these: a probe's embedding has one value per filter, 134,993 for GPT-2). Each
     batch's provenance is a coordinate along ``batch`` (seed, final_loss, tokens_sha256...);
     what all share (identity: probe and method; dataset; batch_size; max_length) is in attrs."""
     stores = embedding_stores(results, dataset, key)
