@@ -16,19 +16,34 @@ os.environ.update(
 )
 
 from task2vec_diversity import config as cfg
+from task2vec_diversity import config_text
 from task2vec_diversity import hub
 from task2vec_diversity import inputs
 from task2vec_diversity import paths
 from task2vec_diversity import gpus
-from task2vec_diversity.errors import ConfigError
+from task2vec_diversity.errors import ConfigError, UserError
+
+# the config files as YAML text first (a key given twice, a tag), then the demo's config
+# unless config files are given with --configfile (which would otherwise be merged into it)
+try:
+    config_text.check(workflow.overwrite_configfiles or ["config/config.yaml"])
+except ConfigError as error:
+    sys.exit(f"error: {error}")
+if not workflow.overwrite_configfiles:
+
+    configfile: "config/config.yaml"
+
 
 # jobs read only local files: the hub is offline for every job started from here (local
 # and SLURM jobs alike); the fetch stage (rules/fetch.smk) turns it back on for its own jobs
 hub.offline_jobs()
 
+# then the values (the schema and what it cannot say), and every local input: data files and
+# probe folders, so that a missing one stops here, before any job (on a finished run too)
 try:
     CONFIG = cfg.validate(config)
-except ConfigError as error:
+    inputs.check(CONFIG)
+except UserError as error:
     sys.exit(f"error: {error}")
 
 DATASETS = list(CONFIG["datasets"])
@@ -152,7 +167,8 @@ def get_hub_probe(wildcards):
 
 def get_download_dir(wildcards):
     """Where a hub dataset's download keeps its parts until it is complete (not an output:
-    Snakemake would delete it when the job fails, and a killed download resumes from it).
+    Snakemake would delete it when the job fails, and a killed download resumes from it), and
+    where local files are converted to Arrow while they are read (deleted at once).
     """
     return f"results/datasets/{wildcards.dataset}/download"
 

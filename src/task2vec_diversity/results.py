@@ -14,7 +14,7 @@ import pandas as pd
 import xarray as xr
 
 from . import paths
-from .store import open_group, read_array
+from .store import open_group, read_array, read_manifest
 
 # per-batch provenance of an embedding store, as columns of provenance() and coordinates of embeddings()
 BATCH_FIELDS = [
@@ -136,7 +136,7 @@ def distances(results: str | Path, dataset: str, other: str | None = None) -> xr
 
 def manifest(results: str | Path, dataset: str) -> pd.DataFrame:
     """Which documents (ids, hashes, token counts) make up each batch of the dataset."""
-    return pd.read_csv(Path(results) / "batches" / dataset / "manifest.tsv", sep="\t")
+    return read_manifest(Path(results) / "batches" / dataset / "manifest.tsv")
 
 
 def tables(results: str | Path) -> dict[str, pd.DataFrame]:
