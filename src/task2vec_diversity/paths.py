@@ -10,7 +10,8 @@ from pathlib import Path
 
 RESULTS = "results"
 # a dataset's embeddings, in the folder of the key of its settings (identity.embedding_key)
-EMBEDDINGS = RESULTS + "/embeddings/{dataset}/{key}"
+DATASET_EMBEDDINGS = RESULTS + "/embeddings/{dataset}"
+EMBEDDINGS = DATASET_EMBEDDINGS + "/{key}"
 # a re-embedding of a dataset's first n batches with the seeds of repeat number `repeat`
 NOISE_REPEAT = EMBEDDINGS + "/noise/first{n}/repeat{repeat}"
 DISTANCES = RESULTS + "/distances/{dataset}.zarr"

@@ -50,7 +50,7 @@ def _canonical(obj) -> str:
 def _embedding_folder(results: Path, dataset: str, key: str | None) -> tuple[Path, int | None]:
     """The folder of the dataset's embeddings (the one its distance matrix was computed from
     when there are several) and how many batches that matrix has."""
-    root = results / "embeddings" / dataset
+    root = paths.inside(results, paths.DATASET_EMBEDDINGS.format(dataset=dataset))
     folders = sorted(p for p in root.glob("*") if p.is_dir() and not p.name.startswith("."))
     if key is not None:
         folders = [p for p in folders if p.name == key]
