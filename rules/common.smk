@@ -19,6 +19,7 @@ from task2vec_diversity import config as cfg
 from task2vec_diversity import config_text
 from task2vec_diversity import hub
 from task2vec_diversity import inputs
+from task2vec_diversity import paths
 from task2vec_diversity import gpus
 from task2vec_diversity.errors import ConfigError, UserError
 
@@ -86,17 +87,7 @@ HUB_DATASETS = [d for d in DATASETS if cfg.needs_hub(CONFIG["datasets"][d])]
 LOCAL_DATASETS = [d for d in DATASETS if d not in HUB_DATASETS]
 EMBEDDINGS_PER_JOB = CONFIG["task2vec"]["embeddings_per_job"]
 # one embedding job writes the stores of the batches whose numbers start with {shard}
-SHARD_DIGITS = len(str(EMBEDDINGS_PER_JOB)) - 1
-SHARD_OUTPUTS = (
-    [
-        directory(
-            f"results/embeddings/{{dataset}}/{{key}}/batch{{shard}}{k:0{SHARD_DIGITS}d}.zarr"
-        )
-        for k in range(EMBEDDINGS_PER_JOB)
-    ]
-    if SHARD_DIGITS
-    else [directory("results/embeddings/{dataset}/{key}/batch{shard}.zarr")]
-)
+SHARD_OUTPUTS = [directory(p) for p in paths.shard_stores(EMBEDDINGS_PER_JOB)]
 
 
 wildcard_constraints:
@@ -233,7 +224,8 @@ def embeddings_of(dataset):
     """The embedding stores of a dataset's batches, in the folder of its current settings."""
     key = cfg.embedding_key(CONFIG, dataset, data_files_sha256(dataset))
     n = CONFIG["datasets"][dataset]["sampling"]["n_batches"]
-    return [f"results/embeddings/{dataset}/{key}/batch{i:04d}.zarr" for i in range(n)]
+    folder = paths.EMBEDDINGS.format(dataset=dataset, key=key)
+    return [paths.batch_store(folder, i) for i in range(n)]
 
 
 def get_embeddings(wildcards):
@@ -249,22 +241,15 @@ def get_cross_inputs(wildcards):
     }
 
 
-def ordered(a, b):
-    """A pair of different datasets in config order: its cross matrix is computed once."""
-    return (a, b) if DATASETS.index(a) < DATASETS.index(b) else (b, a)
-
-
 def matrix_path(a, b):
     """The distance matrix between the batches of a and b (a's own matrix when a == b)."""
-    if a == b:
-        return f"results/distances/{a}.zarr"
-    return "results/distances/cross/{}/{}.zarr".format(*ordered(a, b))
+    return paths.matrix_path(a, b, DATASETS)
 
 
 def get_pool_cross_matrices(wildcards):
     """The cross matrices of every pair of datasets of a pool (their own matrices come anyway)."""
     pairs = {
-        ordered(a, b)
+        paths.ordered(a, b, DATASETS)
         for pool in POOLS.values()
         for a in pool["datasets"]
         for b in pool["datasets"]
@@ -316,7 +301,9 @@ def get_noise_inputs(wildcards):
         "batches": f"results/batches/{dataset}/tokens.zarr",
         "own": embeddings_of(dataset)[: noise_batches(dataset)],
         "repeats": [
-            f"results/embeddings/{dataset}/{key}/noise/first{noise_batches(dataset)}/repeat{r}"
+            paths.NOISE_REPEAT.format(
+                dataset=dataset, key=key, n=noise_batches(dataset), repeat=r
+            )
             for r in range(1, NOISE["seeds"] + 1)
         ],
     }
@@ -324,7 +311,7 @@ def get_noise_inputs(wildcards):
 
 def noise_floors_of(datasets):
     return [
-        f"results/distances/noise/{d}.zarr" for d in datasets if d in NOISE_DATASETS
+        paths.NOISE_DISTANCES.format(dataset=d) for d in datasets if d in NOISE_DATASETS
     ]
 
 

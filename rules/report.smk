@@ -1,6 +1,6 @@
 rule diversity_report:
     input:
-        datasets=expand("results/distances/{dataset}.zarr", dataset=DATASETS),
+        datasets=expand(paths.DISTANCES, dataset=DATASETS),
         pools=get_pool_cross_matrices,
         noise=noise_floors_of(DATASETS),
         regime=expand("results/regime/{dataset}.csv", dataset=TEXT_DATASETS),

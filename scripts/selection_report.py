@@ -3,6 +3,7 @@ mix them to maximise alignment under the diversity floor, write the selected doc
 
 import pandas as pd
 
+from task2vec_diversity.paths import oriented
 from task2vec_diversity.provenance import check_comparable
 from task2vec_diversity.report import markdown_table
 from task2vec_diversity.runner import run
@@ -19,8 +20,7 @@ def main(snakemake, log):
         if a == b:
             provenance[a] = attrs
         else:
-            if attrs["rows"]["dataset"] != a:
-                matrix = matrix.T
+            matrix, attrs = oriented(matrix, attrs, a)
             provenance[a], provenance[b] = attrs["rows"], attrs["columns"]
         matrices[(a, b)] = matrix
     first = provenance[sel["target"]]

@@ -231,3 +231,24 @@ def test_every_store_opens_with_xarray(tmp_path):
     assert noise["distances"].dims == ("distances_0",) and noise["other"].dims == ("other_0", "other_1")
     group = zarr.open_group(str(tmp_path / "tokens.zarr"), mode="r", use_consolidated=True)
     assert group.metadata.consolidated_metadata is not None
+
+
+def test_a_finished_runs_results_are_read_from_the_layout(tmp_path):
+    """results.py finds what the rules wrote where paths.py puts it: a dataset's stores in batch
+    order, and a cross matrix stored once (rows: the dataset first in the config) turned for
+    either dataset, in a results folder of any name."""
+    from task2vec_diversity import paths, results
+
+    run = tmp_path / "run1"
+    folder = paths.inside(run, paths.EMBEDDINGS.format(dataset="b", key="0123456789ab"))
+    for i in (10, 2, 0, 1):  # written out of order: batch0010 after batch0002
+        write_arrays(paths.batch_store(str(folder), i), {"embedding": np.full(3, float(i))}, {"batch": i})
+    assert [results.embedding_stores(run, "b")[i].name for i in (0, 3)] == ["batch0000.zarr", "batch0010.zarr"]
+    cross = np.arange(6.0).reshape(2, 3)  # a's 2 batches x b's 3
+    stored = paths.inside(run, paths.matrix_path("b", "a", ["a", "b"]))
+    write_arrays(stored, {"distances": cross}, {"rows": {"dataset": "a"}, "columns": {"dataset": "b"}})
+    assert stored == run / "distances/cross/a/b.zarr"
+    turned = results.distances(run, "b", "a")
+    np.testing.assert_array_equal(turned.values, cross.T)
+    assert turned.attrs["rows"]["dataset"] == "b"
+    np.testing.assert_array_equal(results.distances(run, "a", "b").values, cross)
