@@ -1,6 +1,6 @@
 rule diversity_report:
     input:
-        datasets=expand("results/distances/{dataset}.zarr", dataset=DATASETS),
+        datasets=expand(paths.DISTANCES, dataset=DATASETS),
         pools=get_pool_cross_matrices,
         noise=noise_floors_of(DATASETS),
         regime=expand("results/regime/{dataset}.csv", dataset=TEXT_DATASETS),
@@ -32,7 +32,7 @@ rule diversity_report:
             category="Noise floor and Fisher regime",
         ),
         decomposition_markdown="results/report/decomposition.md",
-        configfiles="results/report/configfiles.txt",
+        configfiles=report_lib.CONFIG_RECORD,
         # the compact table as HTML, which report/workflow.rst puts on the report's first page
         answer="results/report/answer.html",
         decomposition_figure=report(
