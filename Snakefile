@@ -3,12 +3,6 @@ from snakemake.utils import min_version
 min_version("9.0")
 
 
-# the demo, unless config files are given with --configfile (which would otherwise be merged into it)
-if not workflow.overwrite_configfiles:
-
-    configfile: "config/config.yaml"
-
-
 report: "report/workflow.rst"
 
 

@@ -16,19 +16,47 @@ os.environ.update(
 )
 
 from task2vec_diversity import config as cfg
+from task2vec_diversity import config_text
 from task2vec_diversity import hub
 from task2vec_diversity import inputs
+from task2vec_diversity import paths
 from task2vec_diversity import gpus
-from task2vec_diversity.errors import ConfigError
+from task2vec_diversity import report as report_lib
+from task2vec_diversity.errors import ConfigError, UserError
+
+# the config files as YAML text first (a key given twice, a tag), then the demo's config
+# unless config files are given with --configfile (which would otherwise be merged into it)
+try:
+    config_text.check(workflow.overwrite_configfiles or ["config/config.yaml"])
+except ConfigError as error:
+    sys.exit(f"error: {error}")
+if not workflow.overwrite_configfiles:
+
+    configfile: "config/config.yaml"
+
 
 # jobs read only local files: the hub is offline for every job started from here (local
 # and SLURM jobs alike); the fetch stage (rules/fetch.smk) turns it back on for its own jobs
 hub.offline_jobs()
 
+# then the values (the schema and what it cannot say), and every local input: data files and
+# probe folders, so that a missing one stops here, before any job (on a finished run too)
 try:
     CONFIG = cfg.validate(config)
-except ConfigError as error:
+    inputs.check(CONFIG)
+except UserError as error:
     sys.exit(f"error: {error}")
+
+# one folder, one config: a run of another config file would overwrite this folder's report
+# (a dry run overwrites nothing)
+CONFIG_FILES = [os.path.relpath(f) for f in workflow.overwrite_configfiles] or [
+    "config/config.yaml"
+]
+if not workflow.output_settings.dryrun:
+    try:
+        report_lib.check_config_files(CONFIG_FILES)
+    except ConfigError as error:
+        sys.exit(f"error: {error}")
 
 DATASETS = list(CONFIG["datasets"])
 POOLS = CONFIG["pools"]
@@ -71,17 +99,7 @@ HUB_DATASETS = [d for d in DATASETS if hub.needs_hub(CONFIG["datasets"][d])]
 LOCAL_DATASETS = [d for d in DATASETS if d not in HUB_DATASETS]
 EMBEDDINGS_PER_JOB = CONFIG["task2vec"]["embeddings_per_job"]
 # one embedding job writes the stores of the batches whose numbers start with {shard}
-SHARD_DIGITS = len(str(EMBEDDINGS_PER_JOB)) - 1
-SHARD_OUTPUTS = (
-    [
-        directory(
-            f"results/embeddings/{{dataset}}/{{key}}/batch{{shard}}{k:0{SHARD_DIGITS}d}.zarr"
-        )
-        for k in range(EMBEDDINGS_PER_JOB)
-    ]
-    if SHARD_DIGITS
-    else [directory("results/embeddings/{dataset}/{key}/batch{shard}.zarr")]
-)
+SHARD_OUTPUTS = [directory(p) for p in paths.shard_stores(EMBEDDINGS_PER_JOB)]
 
 
 wildcard_constraints:
@@ -161,7 +179,8 @@ def get_hub_probe(wildcards):
 
 def get_download_dir(wildcards):
     """Where a hub dataset's download keeps its parts until it is complete (not an output:
-    Snakemake would delete it when the job fails, and a killed download resumes from it).
+    Snakemake would delete it when the job fails, and a killed download resumes from it), and
+    where local files are converted to Arrow while they are read (deleted at once).
     """
     return f"results/datasets/{wildcards.dataset}/download"
 
@@ -222,7 +241,8 @@ def embeddings_of(dataset):
     """The embedding stores of a dataset's batches, in the folder of its current settings."""
     key = cfg.embedding_key(CONFIG, dataset, data_files_sha256(dataset))
     n = CONFIG["datasets"][dataset]["sampling"]["n_batches"]
-    return [f"results/embeddings/{dataset}/{key}/batch{i:04d}.zarr" for i in range(n)]
+    folder = paths.EMBEDDINGS.format(dataset=dataset, key=key)
+    return [paths.batch_store(folder, i) for i in range(n)]
 
 
 def get_embeddings(wildcards):
@@ -238,22 +258,15 @@ def get_cross_inputs(wildcards):
     }
 
 
-def ordered(a, b):
-    """A pair of different datasets in config order: its cross matrix is computed once."""
-    return (a, b) if DATASETS.index(a) < DATASETS.index(b) else (b, a)
-
-
 def matrix_path(a, b):
     """The distance matrix between the batches of a and b (a's own matrix when a == b)."""
-    if a == b:
-        return f"results/distances/{a}.zarr"
-    return "results/distances/cross/{}/{}.zarr".format(*ordered(a, b))
+    return paths.matrix_path(a, b, DATASETS)
 
 
 def get_pool_cross_matrices(wildcards):
     """The cross matrices of every pair of datasets of a pool (their own matrices come anyway)."""
     pairs = {
-        ordered(a, b)
+        paths.ordered(a, b, DATASETS)
         for pool in POOLS.values()
         for a in pool["datasets"]
         for b in pool["datasets"]
@@ -305,7 +318,9 @@ def get_noise_inputs(wildcards):
         "batches": f"results/batches/{dataset}/tokens.zarr",
         "own": embeddings_of(dataset)[: noise_batches(dataset)],
         "repeats": [
-            f"results/embeddings/{dataset}/{key}/noise/first{noise_batches(dataset)}/repeat{r}"
+            paths.NOISE_REPEAT.format(
+                dataset=dataset, key=key, n=noise_batches(dataset), repeat=r
+            )
             for r in range(1, NOISE["seeds"] + 1)
         ],
     }
@@ -313,7 +328,7 @@ def get_noise_inputs(wildcards):
 
 def noise_floors_of(datasets):
     return [
-        f"results/distances/noise/{d}.zarr" for d in datasets if d in NOISE_DATASETS
+        paths.NOISE_DISTANCES.format(dataset=d) for d in datasets if d in NOISE_DATASETS
     ]
 
 

@@ -31,7 +31,7 @@ rule downstream_report:
 
 rule baselines_report:
     input:
-        matrices=expand("results/distances/{dataset}.zarr", dataset=TEXT_DATASETS),
+        matrices=expand(paths.DISTANCES, dataset=TEXT_DATASETS),
         batches=expand("results/batches/{dataset}/tokens.zarr", dataset=TEXT_DATASETS),
         activations=expand("results/activations/{dataset}.zarr", dataset=TEXT_DATASETS),
     output:
@@ -46,6 +46,11 @@ rule baselines_report:
             category="Baselines",
         ),
         markdown="results/report/baselines.md",
+        html=report(
+            "results/report/baselines.html",
+            caption="../report/baselines.rst",
+            category="Baselines",
+        ),
         figure=report(
             "results/report/baselines.png",
             caption="../report/baselines.rst",

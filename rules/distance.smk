@@ -3,7 +3,7 @@ rule distance_matrix:
         batches="results/batches/{dataset}/tokens.zarr",
         embeddings=get_embeddings,
     output:
-        directory("results/distances/{dataset}.zarr"),
+        directory(paths.DISTANCES),
     log:
         "logs/distance_matrix/{dataset}.log",
     conda:
@@ -18,7 +18,7 @@ rule cross_distance_matrix:
     input:
         unpack(get_cross_inputs),
     output:
-        directory("results/distances/cross/{a}/{b}.zarr"),
+        directory(paths.CROSS_DISTANCES),
     log:
         "logs/cross_distance_matrix/{a}/{b}.log",
     conda:

@@ -9,7 +9,7 @@ rule embed_noise:
         probe=get_probe_files,
     output:
         # the number of batches is in the path: more noise batches are a new output, not a params change
-        directory("results/embeddings/{dataset}/{key}/noise/first{n}/repeat{repeat}"),
+        directory(paths.NOISE_REPEAT),
     log:
         "logs/embed_noise/{dataset}/{key}/first{n}/repeat{repeat}.log",
     wildcard_constraints:
@@ -35,7 +35,7 @@ rule noise_floor:
     input:
         unpack(get_noise_inputs),
     output:
-        directory("results/distances/noise/{dataset}.zarr"),
+        directory(paths.NOISE_DISTANCES),
     log:
         "logs/noise_floor/{dataset}.log",
     conda:

@@ -18,5 +18,6 @@ rule prepare_dataset:
     params:
         spec=get_data_spec,
         probe=get_prepare_probe,
+        work_dir=get_download_dir,
     script:
         "../scripts/prepare_dataset.py"

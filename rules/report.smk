@@ -1,6 +1,6 @@
 rule diversity_report:
     input:
-        datasets=expand("results/distances/{dataset}.zarr", dataset=DATASETS),
+        datasets=expand(paths.DISTANCES, dataset=DATASETS),
         pools=get_pool_cross_matrices,
         noise=noise_floors_of(DATASETS),
         regime=expand("results/regime/{dataset}.csv", dataset=TEXT_DATASETS),
@@ -32,6 +32,9 @@ rule diversity_report:
             category="Noise floor and Fisher regime",
         ),
         decomposition_markdown="results/report/decomposition.md",
+        configfiles=report_lib.CONFIG_RECORD,
+        # the compact table as HTML, which report/workflow.rst puts on the report's first page
+        answer="results/report/answer.html",
         decomposition_figure=report(
             "results/report/decomposition.png",
             caption="../report/decomposition.rst",
@@ -47,6 +50,7 @@ rule diversity_report:
         paper=PAPER_DIVERSITY,
         report=CONFIG["report"],
         fisher_samples=CONFIG["task2vec"]["fisher_samples"],
+        configfiles=CONFIG_FILES,
         noise_datasets=[d for d in DATASETS if d in NOISE_DATASETS],
         regime_datasets=TEXT_DATASETS,
     script:

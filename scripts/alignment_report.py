@@ -7,6 +7,7 @@ import os
 import pandas as pd
 
 from task2vec_diversity.noise import cross_noise_columns
+from task2vec_diversity.paths import oriented
 from task2vec_diversity.report import (
     ALIGNMENT_COLUMNS,
     alignment_row,
@@ -27,8 +28,8 @@ def main(snakemake, log):
     rows = []
     for (train, eval_), path in zip(par.pairs, snakemake.input.matrices):
         matrix, attrs = read_array(path, "distances")
-        if train != eval_ and attrs["rows"]["dataset"] != train:
-            matrix = matrix.T
+        if train != eval_:
+            matrix, attrs = oriented(matrix, attrs, train)
         row = alignment_row(matrix, train, eval_, *boot)
         row.update(cross_noise_columns(matrix, noise.get(train), noise.get(eval_), *boot, square=train == eval_))
         rows.append(row)

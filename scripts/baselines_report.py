@@ -4,6 +4,8 @@ its batches' tokens, the activation baseline (mean pairwise cosine distance of t
 last hidden state of each batch), and their rank agreement with the Task2Vec diversity across
 datasets."""
 
+import os
+
 import pandas as pd
 
 from task2vec_diversity.activations import cosine_distances
@@ -18,7 +20,7 @@ from task2vec_diversity.baselines import (
 from task2vec_diversity.coefficients import coefficient
 from task2vec_diversity.distance import upper_triangle
 from task2vec_diversity.errors import ProvenanceError
-from task2vec_diversity.report import markdown_table
+from task2vec_diversity.report import data_uri, html_page, markdown_page
 from task2vec_diversity.runner import run
 from task2vec_diversity.store import open_group, read_array
 
@@ -60,11 +62,14 @@ def main(snakemake, log):
     table.to_csv(snakemake.output.table, index=False)
     agreement = pd.DataFrame(rank_agreement(table, "task2vec_diversity", MEASURES), columns=AGREEMENT_COLUMNS)
     agreement.to_csv(snakemake.output.agreement, index=False)
-    with open(snakemake.output.markdown, "w") as out:
-        out.write(markdown_table(table) + "\nRank agreement with the Task2Vec diversity:\n\n")
-        out.write(markdown_table(agreement))
     agreement_figure(table, "task2vec_diversity", MEASURES, snakemake.output.figure, agreement.to_dict("records"))
-    log.info("baselines of %d datasets:\n%s\n%s", len(table), markdown_table(table), markdown_table(agreement))
+    figure = os.path.basename(snakemake.output.figure)
+    parts = ["# Baselines", table, "Rank agreement with the Task2Vec diversity:", agreement, ("Baselines", figure)]
+    with open(snakemake.output.markdown, "w") as out:
+        out.write(markdown_page(parts))
+    with open(snakemake.output.html, "w") as out:
+        out.write(html_page("Baselines", parts, {figure: data_uri(snakemake.output.figure)}))
+    log.info("baselines of %d datasets:\n%s", len(table), markdown_page(parts))
 
 
 run(snakemake, main)  # noqa: F821

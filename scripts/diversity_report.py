@@ -16,6 +16,7 @@ from task2vec_diversity.report import (
     diversity_row,
     diversity_sections,
     histogram_figure,
+    html_body,
     html_page,
     markdown_page,
     markdown_table,
@@ -90,8 +91,12 @@ def main(snakemake, log):
         out.write(markdown_page(parts))
     with open(snakemake.output.html, "w") as out:
         out.write(html_page("Diversity", parts, {figure: data_uri(snakemake.output.headline)}))
+    with open(snakemake.output.answer, "w") as out:  # the compact table, on the report's first page
+        out.write(html_body([*parts[1:3], *line.splitlines()]) + "\n")
     with open(snakemake.output.decomposition_markdown, "w") as out:
         out.write(markdown_table(decomposition))
+    with open(snakemake.output.configfiles, "w") as out:  # which config this report is of
+        out.write("".join(f"{path}\n" for path in par.configfiles))
     log.info("diversity of %d datasets, %d pools:\n%s", len(par.datasets), len(par.pools), markdown_page(parts))
 
 

@@ -8,9 +8,10 @@ import torch
 
 from task2vec_diversity.gpus import job_device
 from task2vec_diversity.noise import repeat_seed
+from task2vec_diversity.paths import batch_store, shard_batches
 from task2vec_diversity.probe import load_image_processor, load_model, resolved_revision
 from task2vec_diversity.runner import library_versions, run
-from task2vec_diversity.shard import batch_index, embed_shard
+from task2vec_diversity.shard import embed_shard
 from task2vec_diversity.store import open_group, write_arrays
 from task2vec_diversity.task2vec import Settings
 
@@ -55,9 +56,9 @@ def main(snakemake, log):
     # rule embed_noise: the first noise_batches batches again, with the seeds of re-embedding `repeat`
     repeat = getattr(snakemake.params, "repeat", 0)
     if repeat:
-        outputs = {i: f"{snakemake.output[0]}/batch{i:04d}.zarr" for i in range(snakemake.params.noise_batches)}
-    else:
-        outputs = {batch_index(path): path for path in snakemake.output}
+        outputs = {i: batch_store(snakemake.output[0], i) for i in range(snakemake.params.noise_batches)}
+    else:  # rule embed_shard: one store per batch of the shard
+        outputs = dict(zip(shard_batches(snakemake.wildcards.shard, len(snakemake.output)), snakemake.output))
     batches = open_group(snakemake.input.batches)
     kind = batches.attrs.get("kind", "text")
     settings = Settings(**identity["task2vec"])

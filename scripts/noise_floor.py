@@ -6,6 +6,7 @@ import numpy as np
 
 from task2vec_diversity.errors import ProvenanceError
 from task2vec_diversity.noise import noise_distances, repeat_seed
+from task2vec_diversity.paths import batch_store
 from task2vec_diversity.provenance import load_embeddings
 from task2vec_diversity.runner import compute, run
 from task2vec_diversity.store import open_group, write_arrays
@@ -18,7 +19,7 @@ def main(snakemake, log):
     base = identity["task2vec"]["seed"]
     stacks, seeds = [own], [[base + i for i in range(len(own))]]
     for repeat, folder in enumerate(snakemake.input.repeats, start=1):
-        paths = [f"{folder}/batch{i:04d}.zarr" for i in range(len(own))]
+        paths = [batch_store(folder, i) for i in range(len(own))]
         vectors, shared = load_embeddings(paths, identity, batches.attrs)
         if shared["probe_revision"] != attrs["probe_revision"]:
             raise ProvenanceError(f"{folder}: re-embeddings of other probe weights than the batches' own; rerun them")

@@ -3,6 +3,7 @@
 from task2vec_diversity.inputs import library_version
 from task2vec_diversity.runner import compute, run
 from task2vec_diversity.sources import prepare
+from task2vec_diversity.store import write_table
 
 
 def main(snakemake, log):
@@ -14,9 +15,9 @@ def main(snakemake, log):
 
         tokenizer = load_tokenizer(probe)
     with compute(log.info, "prepare"):
-        pool = prepare(snakemake.wildcards.dataset, spec, tokenizer)
+        pool = prepare(snakemake.wildcards.dataset, spec, tokenizer, work_dir=snakemake.params.work_dir)
     pool.attrs["library"] = library_version()  # the pool's provenance (pandas keeps attrs in the parquet file)
-    pool.to_parquet(snakemake.output[0], index=False)
+    write_table(pool, snakemake.output[0])  # with the checksum of its rows and provenance
     log.info("%d documents from source %s", len(pool), spec["source"])
     if "duplicates_dropped" in pool.attrs:
         log.info(

@@ -3,11 +3,12 @@ mix them to maximise alignment under the diversity floor, write the selected doc
 
 import pandas as pd
 
+from task2vec_diversity.paths import oriented
 from task2vec_diversity.provenance import check_comparable
 from task2vec_diversity.report import markdown_table
 from task2vec_diversity.runner import run
 from task2vec_diversity.selection import select, selected_documents, selection_figure
-from task2vec_diversity.store import read_array
+from task2vec_diversity.store import read_array, read_manifest
 
 
 def main(snakemake, log):
@@ -19,8 +20,7 @@ def main(snakemake, log):
         if a == b:
             provenance[a] = attrs
         else:
-            if attrs["rows"]["dataset"] != a:
-                matrix = matrix.T
+            matrix, attrs = oriented(matrix, attrs, a)
             provenance[a], provenance[b] = attrs["rows"], attrs["columns"]
         matrices[(a, b)] = matrix
     first = provenance[sel["target"]]
@@ -37,7 +37,7 @@ def main(snakemake, log):
             sel["min_diversity"],
             summary["diversity_estimated"],
         )
-    manifests = {c: pd.read_csv(path, sep="\t") for c, path in zip(sel["candidates"], snakemake.input.manifests)}
+    manifests = {c: read_manifest(path) for c, path in zip(sel["candidates"], snakemake.input.manifests)}
     documents = selected_documents(batches, manifests)
     sources.to_csv(snakemake.output.sources, index=False)
     batches.to_csv(snakemake.output.batches, index=False)

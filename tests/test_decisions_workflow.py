@@ -87,6 +87,9 @@ def test_baselines_on_the_same_batches(decisions_run):
     # four datasets: exact p values, multiples of 1/24 (the orderings of 4), the method named
     assert (agreement.spearman_p_method == "exact").all()
     assert np.allclose(agreement.spearman_p * 24, np.round(agreement.spearman_p * 24))
+    page = (workdir / "results/report/baselines.html").read_text()
+    assert page.count("<table") == 2 and "data:image/png;base64," in page
+    assert ">nan<" not in page and "NaN" not in page.split("data:image/png;base64,")[0]
     # the activation baseline's interval is the bootstrap of the config's report settings
     report = yaml.safe_load((CONFIGS / "decisions.yaml").read_text())["report"]
     for dataset in table.index:

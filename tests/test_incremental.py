@@ -10,6 +10,7 @@ import time
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
 from task2vec_diversity.store import open_group
 
@@ -62,6 +63,43 @@ def test_adding_a_dataset_plans_only_its_jobs(finished):
     workdir, config, _ = finished
     added = {**config, "datasets": {**config["datasets"], "upper_bound": {"source": "upper_bound"}}}
     assert planned_jobs(snakemake(workdir, added, "-n")) == ONE_DATASET_UPDATED
+
+
+def test_a_bad_input_added_to_a_finished_run_stops_before_any_job_and_keeps_everything(finished):
+    """Issue 25: a missing data file added to a finished run gave "Nothing to be done" and a
+    report without it; a folder deleted the six report files, then failed; a key given twice
+    passed; a YAML tag was blamed on tabs. Each now stops at parse with one line, exit 1."""
+    workdir, config, _ = finished
+    (workdir / "folder").mkdir(exist_ok=True)
+    made = {p: p.stat().st_mtime_ns for p in (workdir / "results").rglob("*") if p.is_file()}
+    assert len([p for p in made if p.parent.name == "report"]) >= 6
+    text = yaml.safe_dump(config, sort_keys=False)
+    cases = {
+        "bad: {source: files, files: [data/nope.jsonl]}": "error: dataset 'bad': data/nope.jsonl does not exist (in",
+        "bad: {source: files, files: [folder], format: jsonl}": "error: dataset 'bad': folder is a folder, not a file",
+        "local: {source: upper_bound}": "key 'local' is given twice in 'datasets' (first at line",
+        "bad: !!python/object/apply:os.system ['touch hacked']": "the YAML tag !!python/object/apply:os.system (at",
+    }
+    for entry, message in cases.items():
+        (workdir / "config/config.yaml").write_text(text.replace("datasets:\n", f"datasets:\n  {entry}\n", 1))
+        result = subprocess.run([*SNAKEMAKE, "-d", str(workdir)], capture_output=True, text=True, timeout=300)
+        assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr[-2000:]
+        assert message in result.stderr.strip().splitlines()[-1]
+    assert {p: p.stat().st_mtime_ns for p in (workdir / "results").rglob("*") if p.is_file()} == made
+    assert not (workdir / "hacked").exists()
+
+    # known only once its rows are read: the new dataset's preparation fails, nothing else is touched
+    (workdir / "broken.jsonl").write_text('{"text": "a b"}\n{"text": "c d"\n')
+    broken = {**config, "datasets": {**config["datasets"], "broken": {"source": "files", "files": ["broken.jsonl"]}}}
+    result = snakemake(workdir, broken)
+    assert result.returncode == 1
+    [line] = [row for row in result.stderr.splitlines() if " ERROR " in row]
+    assert line.endswith(
+        "dataset 'broken': broken.jsonl line 2 is not valid JSON (Expecting ',' delimiter at column 15); "
+        "fix or remove that line"
+    )
+    assert "Traceback" in (workdir / "logs/prepare_dataset/broken.log").read_text()  # the loader's, in the log only
+    assert {p: p.stat().st_mtime_ns for p in (workdir / "results").rglob("*") if p.is_file()} == made
 
 
 def test_a_killed_run_resumes_to_identical_results(finished, tmp_path):

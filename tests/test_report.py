@@ -9,11 +9,13 @@ import pytest
 from docutils.core import publish_parts
 from jinja2 import Template
 
+from task2vec_diversity.errors import ConfigError
 from task2vec_diversity.report import (
     ANSWER_COLUMNS,
     COLUMNS,
     alignment_sections,
     answer_table,
+    check_config_files,
     diversity_figure,
     diversity_sections,
     html_page,
@@ -107,8 +109,12 @@ def test_markdown_and_html_open_with_the_answer_and_print_no_nan(tmp_path):
 
 
 @pytest.mark.parametrize("caption", sorted((ROOT / "report").glob("*.rst")), ids=lambda p: p.name)
-def test_report_captions_render_without_a_docutils_message(caption):
-    """As the Snakemake report renders a caption: a Jinja template, then reStructuredText."""
+def test_report_captions_render_without_a_docutils_message(caption, tmp_path, monkeypatch):
+    """As the Snakemake report renders a caption: a Jinja template, then reStructuredText, in the
+    run's folder (workflow.rst includes the compact table the diversity report writes)."""
+    (tmp_path / "results/report").mkdir(parents=True)
+    (tmp_path / "results/report/answer.html").write_text("<table><tr><td>0.1</td></tr></table>\n")
+    monkeypatch.chdir(tmp_path)
     html = publish_parts(Template(caption.read_text()).render(snakemake=None), writer="html")["body"]
     assert "system-message" not in html and "System Message" not in html
 
@@ -140,3 +146,15 @@ def test_alignment_opens_with_its_compact_table():
     assert lines[4] == "| a | b | 0.7000 [0.6800, 0.7200] | 0.0500 [0.0400, 0.0600] |"
     assert lines[5] == "| a | c | 0.6000 [0.5500, 0.6500] | no noise floor for both |"
     assert "nan" not in markdown
+
+
+def test_another_config_file_is_refused_with_one_line(tmp_path):
+    record = tmp_path / "configfiles.txt"
+    check_config_files(["my.yaml"], str(record))  # no report yet: nothing to overwrite
+    record.write_text("config/config.yaml\n")
+    check_config_files(["config/config.yaml"], str(record))
+    with pytest.raises(ConfigError) as refused:
+        check_config_files(["my.yaml"], str(record))
+    message = str(refused.value)
+    assert "\n" not in message and "report of config/config.yaml, not of my.yaml" in message
+    assert "--directory" in message

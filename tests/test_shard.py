@@ -1,12 +1,14 @@
 """Several embeddings in one process equal embeddings made by a freshly loaded probe each."""
 
 import copy
+import re
 
 import numpy as np
 import pytest
 import torch
 
-from task2vec_diversity.shard import batch_index, embed_shard
+from task2vec_diversity import paths
+from task2vec_diversity.shard import embed_shard
 from task2vec_diversity.task2vec import Settings, embed
 
 from .test_task2vec import EOS, tiny_batch, tiny_model
@@ -29,7 +31,17 @@ def test_each_batch_of_a_shard_starts_from_the_loaded_probe():
     # test_lockstep.py, test_a_probe_lockstep_cannot_run_is_refused_and_the_shard_embeds_it_alone
 
 
-def test_batch_index_from_the_store_name():
-    assert batch_index("results/embeddings/c4/0123456789ab/batch0042.zarr") == 42
-    with pytest.raises(ValueError):
-        batch_index("results/embeddings/c4/x.zarr")
+@pytest.mark.parametrize("per_job", [1, 10, 100])
+def test_a_shard_writes_the_stores_of_its_batches_numbers(per_job):
+    """The store every batch's embedding is read from (paths.batch_store) is written by the
+    shard whose {shard} wildcard it matches, under the batch number the job gives it."""
+    folder = "results/embeddings/c4/0123456789ab"
+    for index in (0, 7, 42, 199, 1234):
+        name = paths.batch_store(folder, index)
+        patterns = [p.format(dataset="c4", key="0123456789ab", shard="{shard}") for p in paths.shard_stores(per_job)]
+        regexes = [re.escape(p).replace(r"\{shard\}", r"(\d+)") for p in patterns]  # shard=r"\d+", as common.smk
+        shards = {m.group(1) for r in regexes if (m := re.fullmatch(r, name))}
+        assert len(shards) == 1, (name, patterns)
+        shard = shards.pop()
+        stores = [p.format(shard=shard) for p in patterns]
+        assert dict(zip(paths.shard_batches(shard, per_job), stores))[index] == name

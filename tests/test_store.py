@@ -14,7 +14,15 @@ import zarr
 from task2vec_diversity.distance import distance_matrix, upper_triangle
 from task2vec_diversity.errors import StoreError
 from task2vec_diversity.provenance import load_embeddings
-from task2vec_diversity.store import open_group, read_array, write_arrays
+from task2vec_diversity.store import (
+    open_group,
+    read_array,
+    read_manifest,
+    read_table,
+    write_arrays,
+    write_manifest,
+    write_table,
+)
 
 KEYS = [
     0,
@@ -125,7 +133,9 @@ def test_changed_values_and_changed_metadata_are_refused(tmp_path):
     meta = json.loads((store / "x/zarr.json").read_text())
     meta["shape"] = [4, 4]
     (store / "x/zarr.json").write_text(json.dumps(meta))
-    (store / "zarr.json").write_text(json.dumps({"zarr_format": 3, "node_type": "group", "attributes": {}}))
+    root = json.loads((store / "zarr.json").read_text())
+    root.pop("consolidated_metadata")  # the array's own metadata is read
+    (store / "zarr.json").write_text(json.dumps(root))
     with pytest.raises(StoreError, match=r"is int64 \[4, 4\] but was written as int64 \[6, 4\]"):
         open_group(store)["x"]
 
@@ -141,6 +151,61 @@ def test_stores_without_a_checksum_and_missing_stores_are_refused(tmp_path):
     (tmp_path / "bad.zarr/zarr.json").write_text('{"zarr_format": 3, "node_')
     with pytest.raises(StoreError, match=r"^store .*bad.zarr cannot be opened \("):
         open_group(tmp_path / "bad.zarr")
+
+
+@pytest.mark.parametrize(
+    "key, value", [("probe_revision", "0" * 40), ("identity", {"variant": "exact"}), ("batch_size", 64)]
+)
+def test_edited_provenance_is_refused(tmp_path, key, value):
+    """Issue 25 case 5: a store's attributes are inside its checksum, so an edited provenance
+    (as a hand edit of zarr.json makes it) stops with one line instead of reaching the report."""
+    store = tmp_path / "batch0000.zarr"
+    attrs = {"probe_revision": "a" * 40, "identity": {"variant": "reference"}, "batch_size": 4, "loss": float("nan")}
+    write_arrays(store, {"embedding": np.arange(5.0)}, attrs)
+    assert open_group(store).attrs["batch_size"] == 4  # NaN and all: what was written reads back
+    root = json.loads((store / "zarr.json").read_text())
+    root["attributes"][key] = value
+    (store / "zarr.json").write_text(json.dumps(root))
+    with pytest.raises(StoreError) as error:
+        read_array(store, "embedding")
+    assert str(error.value) == (
+        f"store {store} has attributes (its provenance) that do not match their checksum (edited?); "
+        f"delete {store} and run the workflow again to recompute it"
+    )
+
+
+def test_an_edited_pool_or_manifest_is_refused(tmp_path):
+    """Issue 25 case 4: one text of documents.parquet changed by hand, or a row of manifest.tsv,
+    stops with one line saying what to delete, where the run used to go on with the edited pool."""
+    import pandas as pd
+
+    pool = pd.DataFrame({"document_id": ["0", "1"], "text": ["a b", "c d"], "sha256": ["x", "y"]})
+    pool.attrs = {"files_sha256": {"d.jsonl": "f" * 64}, "empty_dropped": None}
+    path = tmp_path / "documents.parquet"
+    write_table(pool, path)
+    pd.testing.assert_frame_equal(read_table(path), pool)
+    assert read_table(path).attrs == pool.attrs
+    for edit in ("text", "attrs"):
+        write_table(pool, path)
+        edited = pd.read_parquet(path)
+        if edit == "text":
+            edited.loc[1, "text"] = "c e"
+        else:
+            edited.attrs["files_sha256"] = {"d.jsonl": "0" * 64}
+        edited.to_parquet(path)
+        with pytest.raises(StoreError, match=rf"^{path} does not match its checksum .*; delete {path} and run"):
+            read_table(path)
+    pool.to_parquet(path)  # written without a checksum (an older version)
+    with pytest.raises(StoreError, match="has no checksum"):
+        read_table(path)
+
+    manifest, tokens = tmp_path / "manifest.tsv", tmp_path / "tokens.zarr"
+    sha = write_manifest(pool[["document_id", "sha256"]], manifest)
+    write_arrays(tokens, {"input_ids": np.zeros((2, 3))}, {"manifest_sha256": sha})
+    assert list(read_manifest(manifest).document_id) == [0, 1]
+    manifest.write_text(manifest.read_text().replace("\n1\t", "\n7\t"))
+    with pytest.raises(StoreError, match=rf"^{manifest} does not match its checksum in {tokens} \(edited\?\); delete"):
+        read_manifest(manifest)
 
 
 def test_every_store_opens_with_xarray(tmp_path):
@@ -166,3 +231,24 @@ def test_every_store_opens_with_xarray(tmp_path):
     assert noise["distances"].dims == ("distances_0",) and noise["other"].dims == ("other_0", "other_1")
     group = zarr.open_group(str(tmp_path / "tokens.zarr"), mode="r", use_consolidated=True)
     assert group.metadata.consolidated_metadata is not None
+
+
+def test_a_finished_runs_results_are_read_from_the_layout(tmp_path):
+    """results.py finds what the rules wrote where paths.py puts it: a dataset's stores in batch
+    order, and a cross matrix stored once (rows: the dataset first in the config) turned for
+    either dataset, in a results folder of any name."""
+    from task2vec_diversity import paths, results
+
+    run = tmp_path / "run1"
+    folder = paths.inside(run, paths.EMBEDDINGS.format(dataset="b", key="0123456789ab"))
+    for i in (10, 2, 0, 1):  # written out of order: batch0010 after batch0002
+        write_arrays(paths.batch_store(str(folder), i), {"embedding": np.full(3, float(i))}, {"batch": i})
+    assert [results.embedding_stores(run, "b")[i].name for i in (0, 3)] == ["batch0000.zarr", "batch0010.zarr"]
+    cross = np.arange(6.0).reshape(2, 3)  # a's 2 batches x b's 3
+    stored = paths.inside(run, paths.matrix_path("b", "a", ["a", "b"]))
+    write_arrays(stored, {"distances": cross}, {"rows": {"dataset": "a"}, "columns": {"dataset": "b"}})
+    assert stored == run / "distances/cross/a/b.zarr"
+    turned = results.distances(run, "b", "a")
+    np.testing.assert_array_equal(turned.values, cross.T)
+    assert turned.attrs["rows"]["dataset"] == "b"
+    np.testing.assert_array_equal(results.distances(run, "a", "b").values, cross)

@@ -59,6 +59,29 @@ def test_the_notebook_example_runs_on_a_finished_run(finished, monkeypatch):
     assert "diversity" in namespace["tables"]
 
 
+def test_an_edited_pool_stops_with_one_line_and_the_fix_restores_the_results(finished):
+    """Issue 25 case 4: one text of documents.parquet changed by hand used to be sampled and
+    embedded (diversity 0.2214 instead of 0.2054, exit 0). Now its sampling stops, naming it;
+    deleting it as told prepares it again and gives the same coefficients back."""
+    workdir, config = finished
+    table = workdir / "results/report/diversity.csv"
+    before = pd.read_csv(table).set_index("dataset")["diversity"]
+    pool = "results/datasets/local/documents.parquet"
+    edited = pd.read_parquet(workdir / pool)
+    edited.loc[0, "text"] = "a b c d e f g h i j"
+    edited.to_parquet(workdir / pool)  # pandas keeps the attrs, checksum included
+    result = snakemake(workdir, config)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    [line] = [row for row in result.stderr.splitlines() if " ERROR " in row]
+    assert line.endswith(
+        f"{pool} does not match its checksum (rows or attributes changed since it was written); "
+        f"delete {pool} and run the workflow again to prepare it again"
+    )
+    (workdir / pool).unlink()
+    run_ok(workdir, config)
+    pd.testing.assert_series_equal(pd.read_csv(table).set_index("dataset")["diversity"], before)
+
+
 def test_damaged_stores_stop_with_one_line_and_the_fix_restores_the_results(finished):
     tmp_path, config = finished
     table = tmp_path / "results/report/diversity.csv"

@@ -159,6 +159,17 @@ def test_html_report_renders_every_caption(finished_run):
     page = (workdir / "report.html").read_text()
     assert "Undefined substitution" not in page and "System Message" not in page and "system-message" not in page
     assert "diversity.html" in page and "diversity.png" in page
+    assert "diversity [95% CI]" in page  # the compact table on the first page (report/workflow.rst)
+
+
+def test_another_config_file_is_refused_not_run_over_the_report(finished_run):
+    workdir, config = finished_run
+    (workdir / "other.yaml").write_text(yaml.safe_dump(config))
+    assert (workdir / "results/report/configfiles.txt").read_text() == "config/config.yaml\n"
+    other = ["--configfile", str(workdir / "other.yaml")]
+    _fails_with_one_line(snakemake(workdir, config, *other), "holds the report of config/config.yaml, not of ")
+    assert snakemake(workdir, config, "-n", *other).returncode == 0  # a plan overwrites nothing
+    assert (workdir / "results/report/configfiles.txt").read_text() == "config/config.yaml\n"
 
 
 def test_second_run_has_nothing_to_do(finished_run):

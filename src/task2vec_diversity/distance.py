@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .paths import pair
+
 if TYPE_CHECKING:
     import torch
 
@@ -107,6 +109,6 @@ def pooled_matrix(members: list[str], matrices: dict) -> np.ndarray:
     for a in members:
         row = []
         for b in members:
-            row.append(matrices[(a, b)] if (a, b) in matrices else matrices[(b, a)].T)
+            row.append(pair(matrices, a, b))
         rows.append(np.concatenate(row, axis=1))
     return np.concatenate(rows, axis=0)

@@ -11,10 +11,11 @@ import glob
 import hashlib
 import json
 import os
+import re
 import subprocess
 from pathlib import Path
 
-from .errors import DataError
+from .errors import ConfigError, DataError
 
 # compressed files are read by ``datasets`` through fsspec: their bytes are not text
 COMPRESSED = (".gz", ".bz2", ".xz", ".zst", ".lz4", ".zip")
@@ -63,6 +64,119 @@ def local_files(spec: dict) -> list[str]:
             continue
         found += sorted(glob.glob(pattern, recursive=True)) if glob.has_magic(pattern) else [pattern]
     return list(dict.fromkeys(found))
+
+
+def check_files(name: str, spec: dict) -> None:
+    """A files dataset's local files exist, are files, can be read and are not empty: checked
+    when the workflow starts, before any job (also on a finished run: a missing file used to
+    leave its dataset silently out of the report)."""
+    if spec.get("source") != "files":
+        return
+    fix = f"fix datasets.{name}.files or remove the dataset"
+    for pattern in spec["files"]:
+        if "://" not in pattern and glob.has_magic(pattern) and not glob.glob(pattern, recursive=True):
+            raise DataError(f"dataset '{name}': no file matches {pattern} (in {os.getcwd()}); {fix}")
+    for path in local_files(spec):
+        if os.path.isdir(path):
+            raise DataError(
+                f"dataset '{name}': {path} is a folder, not a file; list its files (e.g. {path}/*.jsonl) in "
+                f"datasets.{name}.files"
+            )
+        try:
+            with open(path, "rb") as f:
+                empty = not f.read(1)
+        except FileNotFoundError:
+            raise DataError(f"dataset '{name}': {path} does not exist (in {os.getcwd()}); {fix}") from None
+        except OSError as error:
+            raise DataError(f"dataset '{name}': {path} cannot be read ({error.strerror}); {fix}") from None
+        if empty:
+            raise DataError(f"dataset '{name}': {path} is empty; {fix}")
+
+
+# a hub repository id as huggingface_hub accepts it: name or owner/name
+HUB_ID = re.compile(r"^[\w.-]{1,96}(/[\w.-]{1,96})?$")
+WEIGHTS = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
+TOKENIZER = ("tokenizer.json", "tokenizer_config.json", "vocab.json", "tokenizer.model", "spiece.model", "vocab.txt")
+
+
+def check_probe_folder(where: str, path: str, kind: str = "text", weights: bool = True) -> None:
+    """A probe given as a local folder holds what its jobs load (config.json with a model_type,
+    weights unless ``weights`` is False, a tokenizer (kind text) or an image processor (kind
+    image); kind model: neither, for the model a built probe starts from) and no custom code
+    (``auto_map``: transformers would ask on stdin whether to run it). A name that is neither
+    a folder nor a hub id (a mistyped path) is refused too. Checked before any job."""
+    if not path:
+        return
+    if os.path.isdir(path):
+        pass
+    elif HUB_ID.match(path) and "--" not in path and ".." not in path:
+        return  # a hub id: the fetch stage gets it
+    else:
+        raise ConfigError(
+            f"config: '{where}' is {path!r}: there is no such folder (in {os.getcwd()}) and it is not a hub id "
+            "(name or owner/name); fix the path"
+        )
+    folder = Path(path)
+    found = {p.name for p in folder.iterdir()}
+    if "config.json" not in found:
+        raise ConfigError(
+            f"config: probe folder {path} ('{where}') has no config.json: it is not a model saved with "
+            "save_pretrained; point it at the folder that holds config.json"
+        )
+    try:
+        config = json.loads((folder / "config.json").read_text())
+    except (OSError, ValueError) as error:
+        raise ConfigError(f"config: {path}/config.json cannot be read as JSON ({error}); fix or replace it") from None
+    for name in ("config.json", "tokenizer_config.json", "preprocessor_config.json"):
+        own = config if name == "config.json" else _json_or_empty(folder / name)
+        if isinstance(own, dict) and own.get("auto_map"):
+            raise ConfigError(
+                f"config: probe folder {path} ('{where}'): {name} maps to custom code (auto_map: "
+                f"{json.dumps(own['auto_map'])[:80]}); the workflow never runs code from a model folder: use a model "
+                "of an architecture transformers has"
+            )
+    if not isinstance(config, dict) or not config.get("model_type"):
+        raise ConfigError(
+            f"config: {path}/config.json has no model_type, so transformers cannot tell the architecture; save the "
+            "model again with save_pretrained"
+        )
+    if weights and not found & set(WEIGHTS):
+        raise ConfigError(
+            f"config: probe folder {path} ('{where}') has no weights ({' or '.join(WEIGHTS[::2])}); save the model "
+            "there with save_pretrained, or set init: random for a random probe of its architecture"
+        )
+    if kind == "text" and not found & set(TOKENIZER):
+        raise ConfigError(
+            f"config: probe folder {path} ('{where}') has no tokenizer (tokenizer.json or tokenizer_config.json); "
+            "save it there with tokenizer.save_pretrained"
+        )
+    if kind == "image" and "preprocessor_config.json" not in found:
+        raise ConfigError(
+            f"config: probe folder {path} ('{where}') has no image processor (preprocessor_config.json); save it "
+            "there with image_processor.save_pretrained"
+        )
+
+
+def _json_or_empty(path: Path):
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def check(config: dict) -> None:
+    """Every local input of a validated config, before any job: the files datasets' files
+    and the probe folders (a dataset's own probe, and the model a built probe starts from)."""
+    from .config import modality
+
+    for name, spec in config["datasets"].items():
+        check_files(name, spec)
+        probe = spec["probe"]
+        if probe["build"] is None:
+            weights = probe["init"] != "random"
+            check_probe_folder(f"datasets.{name}.probe.id", probe["id"], modality(spec), weights)
+        elif probe["build"]["from"]:
+            check_probe_folder(f"datasets.{name}.probe.build.from", probe["build"]["from"], "model")
 
 
 def _is_text(path: str, fmt: str | None) -> bool:

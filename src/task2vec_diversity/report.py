@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 
 from .coefficients import coefficient
+from .errors import ConfigError
 from .noise import CROSS_NOISE_COLUMNS, NOISE_COLUMNS
 
 # the answer first (the coefficient, its noise floor, the part above it and the rank by it),
@@ -48,6 +49,26 @@ NOISE_ADVICE = (
     "raise `task2vec.fisher_samples` (now {k}): the floor falls as 1/K, and K = 4 took 1.32 times "
     "the embedding time of K = 1 on the demo (docs/noise-floor.md)"
 )
+# the config file(s) the report in results/report was made from (written by its job)
+CONFIG_RECORD = "results/report/configfiles.txt"
+
+
+def check_config_files(files: list[str], record: str = CONFIG_RECORD) -> None:
+    """One folder, one config: raise ConfigError (one line) when ``record`` says this folder's
+    report was made from other config files than ``files``, whose run would overwrite it."""
+    try:
+        with open(record) as lines:
+            before = [line.strip() for line in lines if line.strip()]
+    except FileNotFoundError:
+        return
+    if before != list(files):
+        raise ConfigError(
+            f"this folder's results/ holds the report of {', '.join(before)}, not of {', '.join(files)}: "
+            "run it in a folder of its own with --directory <folder> (nothing here is overwritten), "
+            f"or delete {record} to let it replace that report"
+        )
+
+
 ALIGNMENT_COLUMNS = [
     "train",
     "eval",
@@ -289,6 +310,12 @@ def markdown_page(parts: list) -> str:
     return "\n".join(out).replace("\n\n\n", "\n\n") + "\n"
 
 
+STYLE = (
+    "body{font-family:sans-serif;margin:1em}table{border-collapse:collapse;font-size:small;margin:0.5em 0}"
+    "td,th{border:1px solid #ccc;padding:2px 6px;text-align:left}img{max-width:100%}ul{margin:0}"
+)
+
+
 def data_uri(path) -> str:
     """A PNG as a data URI, so that an HTML page shows it in the Snakemake report too."""
     import base64
@@ -300,6 +327,16 @@ def data_uri(path) -> str:
 def html_page(title: str, parts: list, images: dict[str, str] | None = None) -> str:
     """The parts of ``diversity_sections`` as a standalone HTML page (the Snakemake report
     shows HTML, not CSV or Markdown); ``images``: each figure's path to a data URI."""
+    import html
+
+    return (
+        f"<!DOCTYPE html>\n<html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+        f"<style>{STYLE}</style></head><body>\n" + html_body(parts, images) + "\n</body></html>\n"
+    )
+
+
+def html_body(parts: list, images: dict[str, str] | None = None) -> str:
+    """The parts of ``diversity_sections`` as HTML elements (no page around them)."""
     import html
     import re
 
@@ -321,14 +358,7 @@ def html_page(title: str, parts: list, images: dict[str, str] | None = None) -> 
             body.append(f"<ul><li>{text(part[2:])}</li></ul>")
         elif part.strip():
             body.append(f"<p>{text(part)}</p>")
-    style = (
-        "body{font-family:sans-serif;margin:1em}table{border-collapse:collapse;font-size:small;margin:0.5em 0}"
-        "td,th{border:1px solid #ccc;padding:2px 6px;text-align:left}img{max-width:100%}ul{margin:0}"
-    )
-    return (
-        f"<!DOCTYPE html>\n<html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-        f"<style>{style}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n"
-    )
+    return "\n".join(body)
 
 
 def histogram_figure(

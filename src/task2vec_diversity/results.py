@@ -13,7 +13,8 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from .store import open_group, read_array
+from . import paths
+from .store import open_group, read_array, read_manifest
 
 # per-batch provenance of an embedding store, as columns of provenance() and coordinates of embeddings()
 BATCH_FIELDS = [
@@ -49,20 +50,20 @@ def _canonical(obj) -> str:
 def _embedding_folder(results: Path, dataset: str, key: str | None) -> tuple[Path, int | None]:
     """The folder of the dataset's embeddings (the one its distance matrix was computed from
     when there are several) and how many batches that matrix has."""
-    root = results / "embeddings" / dataset
+    root = paths.inside(results, paths.DATASET_EMBEDDINGS.format(dataset=dataset))
     folders = sorted(p for p in root.glob("*") if p.is_dir() and not p.name.startswith("."))
     if key is not None:
         folders = [p for p in folders if p.name == key]
     if not folders:
         raise FileNotFoundError(f"no embeddings of '{dataset}' under {root}" + (f" with key {key}" if key else ""))
-    matrix = results / "distances" / f"{dataset}.zarr"
+    matrix = paths.inside(results, paths.DISTANCES.format(dataset=dataset))
     if not matrix.exists():
         if len(folders) > 1:
             raise ValueError(f"'{dataset}' has embeddings in {', '.join(p.name for p in folders)}: pass key=")
         return folders[0], None
     attrs = open_group(matrix).attrs
     for folder in folders:
-        first = next(iter(sorted(folder.glob("batch*.zarr"))), None)
+        first = next(iter(sorted(folder.glob(paths.BATCH_STORES))), None)
         if first is None:
             continue
         stored = open_group(first).attrs
@@ -78,7 +79,7 @@ def _embedding_folder(results: Path, dataset: str, key: str | None) -> tuple[Pat
 def embedding_stores(results: str | Path, dataset: str, key: str | None = None) -> list[Path]:
     """The embedding stores of the dataset's batches, in batch order."""
     folder, n = _embedding_folder(Path(results), dataset, key)
-    stores = sorted(folder.glob("batch*.zarr"))
+    stores = sorted(folder.glob(paths.BATCH_STORES))
     return stores if n is None else stores[:n]
 
 
@@ -120,15 +121,13 @@ def distances(results: str | Path, dataset: str, other: str | None = None) -> xr
     Its provenance is in attrs (for a cross matrix: ``rows`` and ``columns``)."""
     results = Path(results)
     if other is None or other == dataset:
-        matrix, attrs = read_array(results / "distances" / f"{dataset}.zarr", "distances")
-    else:
-        path = results / "distances" / "cross" / dataset / f"{other}.zarr"
-        flipped = results / "distances" / "cross" / other / f"{dataset}.zarr"
-        if path.exists() or not flipped.exists():
-            matrix, attrs = read_array(path, "distances")
-        else:
-            matrix, attrs = read_array(flipped, "distances")
-            matrix, attrs = matrix.T, {"rows": attrs["columns"], "columns": attrs["rows"]}
+        matrix, attrs = read_array(paths.inside(results, paths.DISTANCES.format(dataset=dataset)), "distances")
+    else:  # kept once, with the dataset that comes first in the config as rows
+        path = paths.inside(results, paths.CROSS_DISTANCES.format(a=dataset, b=other))
+        flipped = paths.inside(results, paths.CROSS_DISTANCES.format(a=other, b=dataset))
+        if flipped.exists() and not path.exists():
+            path = flipped
+        matrix, attrs = paths.oriented(*read_array(path, "distances"), rows=dataset)
     n, m = matrix.shape
     return xr.DataArray(
         matrix, dims=("row", "column"), coords={"row": range(n), "column": range(m)}, name="distances", attrs=attrs
@@ -137,7 +136,7 @@ def distances(results: str | Path, dataset: str, other: str | None = None) -> xr
 
 def manifest(results: str | Path, dataset: str) -> pd.DataFrame:
     """Which documents (ids, hashes, token counts) make up each batch of the dataset."""
-    return pd.read_csv(Path(results) / "batches" / dataset / "manifest.tsv", sep="\t")
+    return read_manifest(Path(results) / "batches" / dataset / "manifest.tsv")
 
 
 def tables(results: str | Path) -> dict[str, pd.DataFrame]:

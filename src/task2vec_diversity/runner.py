@@ -7,11 +7,14 @@ time into computation and overhead."""
 
 from __future__ import annotations
 
+import errno
 import importlib
 import logging
 import os
+import shutil
 import sys
 import time
+import traceback
 from contextlib import contextmanager
 
 from .errors import UserError
@@ -56,6 +59,7 @@ def run(snakemake, main) -> None:
         handler.setFormatter(formatter)
         logger.addHandler(handler)
     startup = process_seconds()
+    no_stdin()
     offline = is_offline()
     if offline and fetching(snakemake):  # the user's own setting, kept for the fetch stage
         logger.info("hub: offline (HF_HUB_OFFLINE=1 where snakemake runs): this fetch reads the Hugging Face cache")
@@ -66,6 +70,8 @@ def run(snakemake, main) -> None:
         main(snakemake, logger)
     except UserError as error:
         logger.error("%s", error)
+        if error.__cause__ is not None:  # what it was found from (a loader's error): its traceback in the log
+            traceback_to_log(snakemake)
         sys.exit(1)
     except Exception as error:  # noqa: BLE001 - an unexpected failure: its traceback into the rule's log too
         first = (str(error).strip().splitlines() or [""])[0]
@@ -75,6 +81,9 @@ def run(snakemake, main) -> None:
                 "fetch_dataset) may; report this, it is a bug of the workflow",
                 first,
             )
+        elif isinstance(error, OSError) and error.errno == errno.ENOSPC:
+            logger.error("%s", disk_full(snakemake, error))
+            traceback_to_log(snakemake)
         else:
             logger.exception("unexpected error: %s: %s", type(error).__name__, first)
             where = f" (the traceback is in {snakemake.log[0]})" if len(snakemake.log) else ""
@@ -86,6 +95,40 @@ def run(snakemake, main) -> None:
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(0)
+
+
+def disk_full(snakemake, error: OSError) -> str:
+    """One line for a full disk: where, how much is free, and that nothing computed is lost."""
+    where = error.filename or (snakemake.output[0] if len(getattr(snakemake, "output", ())) else os.getcwd())
+    folder = os.path.abspath(where)
+    while not os.path.isdir(folder) and os.path.dirname(folder) != folder:
+        folder = os.path.dirname(folder)
+    try:
+        usage = shutil.disk_usage(folder)
+        free = f" ({usage.free / 2**30:.1f} GiB free of {usage.total / 2**30:.1f} GiB)"
+    except OSError:
+        free = ""
+    return (
+        f"no space left on the device holding {where}{free}: free space there (or move results/ to a larger disk) "
+        "and run the workflow again; nothing computed is lost: results are written whole or not at all, and this "
+        "job's unfinished output was discarded"
+    )
+
+
+def traceback_to_log(snakemake) -> None:
+    """The current exception's traceback, into the rule's log file only (stderr has its one line)."""
+    if len(snakemake.log):
+        with open(snakemake.log[0], "a") as log:
+            traceback.print_exc(file=log)
+
+
+def no_stdin() -> None:
+    """A job reads nothing from the terminal: its stdin is /dev/null, so that no prompt (such as
+    transformers' "run the custom code? [y/N]") can be answered by what is piped into snakemake."""
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.close(null)
+    sys.stdin = open(os.devnull)  # noqa: SIM115 - the process's stdin until it ends
 
 
 def fetching(snakemake) -> bool:

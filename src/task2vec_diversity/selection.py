@@ -20,6 +20,7 @@ from scipy import optimize
 
 from .distance import pooled_matrix, upper_triangle
 from .errors import DataError
+from .paths import pair
 from .sources import mix_counts
 
 FEASIBLE = 1e-9  # slack on the diversity floor
@@ -38,14 +39,9 @@ def source_distances(sources: list[str], matrices: dict) -> np.ndarray:
     return np.array([[mean_distance(matrices, a, b) for b in sources] for a in sources])
 
 
-def cross(matrices: dict, a: str, b: str) -> np.ndarray:
-    """The cross matrix with a's batches as rows."""
-    return matrices[(a, b)] if (a, b) in matrices else matrices[(b, a)].T
-
-
 def batch_alignment(matrices: dict, source: str, target: str) -> np.ndarray:
     """Alignment of each batch of ``source`` to ``target``: 1 - its mean distance to the target's batches."""
-    return 1.0 - cross(matrices, source, target).mean(axis=1)
+    return 1.0 - pair(matrices, source, target).mean(axis=1)
 
 
 def _polish(w: np.ndarray) -> np.ndarray:
@@ -121,7 +117,7 @@ def select(target: str, candidates: list[str], matrices: dict, min_diversity: fl
         chosen += (offset + np.sort(order[:count])).tolist()
         offset += len(order)
     pool = pooled_matrix(candidates, matrices)[np.ix_(chosen, chosen)]
-    to_target = np.concatenate([cross(matrices, c, target) for c in candidates])[chosen]
+    to_target = np.concatenate([pair(matrices, c, target) for c in candidates])[chosen]
     summary = {
         "target": target,
         "min_diversity": min_diversity,

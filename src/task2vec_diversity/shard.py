@@ -3,18 +3,8 @@ still starts from a fresh copy of the probe (docs/method.md#embedding-a-batch)."
 
 from __future__ import annotations
 
-import re
-
 from .lockstep import LockstepUnsupported, embed_batches
 from .task2vec import Settings, embed
-
-
-def batch_index(path: str) -> int:
-    """The batch number of an embedding store named ``.../batchNNNN.zarr``."""
-    found = re.search(r"batch(\d+)\.zarr/?$", str(path))
-    if not found:
-        raise ValueError(f"not an embedding store name: {path}")
-    return int(found.group(1))
 
 
 def restored(model, batches: dict):

@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import shutil
+import tempfile
 import time
 from pathlib import Path
 
@@ -58,7 +59,7 @@ def _check_enough(name: str, found: int, spec: dict, duplicates: int = 0) -> Non
     )
 
 
-def load_text_dataset(spec: dict, source: tuple[str, str | None] | None = None):
+def load_text_dataset(spec: dict, name: str = "", work_dir=None, source=None):
     """The ``datasets`` object for a hub or files source (streaming when asked); a hub
     dataset read from where ``source`` (hub.dataset_source) says, at its commit. (``datasets``
     runs no loading scripts since 4.0, so there is no remote code to refuse here.)"""
@@ -73,7 +74,93 @@ def load_text_dataset(spec: dict, source: tuple[str, str | None] | None = None):
             revision=None if os.path.isdir(path) else revision,
             streaming=spec["streaming"],
         )
-    return datasets.load_dataset(FILE_FORMATS[spec["format"]], data_files=spec["files"], split="train")
+    return load_local_files(name, spec, work_dir)
+
+
+def load_local_files(name: str, spec: dict, work_dir=None):
+    """A files source's rows, read by ``datasets`` (its json, parquet and text loaders) into
+    memory through an Arrow cache in a temporary folder under ``work_dir`` (the dataset's
+    folder under results/; else the system's temporary folder), deleted as soon as they are
+    read: nothing goes to the user's Hugging Face cache (~/.cache/huggingface, a cluster's home
+    quota). A file the loader fails on is read again line by line to say which line and why."""
+    import datasets
+
+    if work_dir is not None:
+        Path(work_dir).mkdir(parents=True, exist_ok=True)
+        for left in Path(work_dir).glob("arrow-cache-*"):  # by a job killed while reading
+            shutil.rmtree(left, ignore_errors=True)
+    try:
+        with tempfile.TemporaryDirectory(prefix="arrow-cache-", dir=work_dir) as cache:
+            return datasets.load_dataset(
+                FILE_FORMATS[spec["format"]],
+                data_files=spec["files"],
+                split="train",
+                cache_dir=cache,
+                keep_in_memory=True,
+            )
+    except Exception as error:
+        found = _diagnose_json(name, spec) if spec["format"] in ("jsonl", "json") else None
+        if found is None:
+            raise
+        raise found from error
+    finally:
+        if work_dir is not None and Path(work_dir).is_dir() and not any(Path(work_dir).iterdir()):
+            Path(work_dir).rmdir()
+
+
+def _diagnose_json(name: str, spec: dict) -> DataError | None:
+    """Why a json or jsonl file could not be loaded, read line by line: the first line that is
+    not JSON, not an object, or whose fields (or their types) differ from the lines before it;
+    or no rows at all. None when no line is at fault (the loader's error stands)."""
+    from .inputs import COMPRESSED, local_files
+
+    files = [f for f in local_files(spec) if not f.endswith(COMPRESSED)]
+    rows = 0
+    for path in files:
+        fields: dict | None = None
+        with open(path, encoding="utf-8", errors="replace") as f:
+            for n, line in enumerate(f, 1):
+                if not line.strip():
+                    continue
+                try:
+                    row = json.loads(line.rstrip("\r\n"))  # so that the column is the line's
+                except json.JSONDecodeError as error:
+                    if rows == 0 and spec["format"] == "json":
+                        break  # a whole-file JSON document, not lines
+                    return DataError(
+                        f"dataset '{name}': {path} line {n} is not valid JSON ({error.msg} at column {error.colno}); "
+                        "fix or remove that line"
+                    )
+                rows += 1
+                if not isinstance(row, dict):
+                    return DataError(
+                        f"dataset '{name}': {path} line {n} is a JSON {type(row).__name__}, not an object of fields "
+                        f"(one document per line, e.g. {{\"{spec['text_field']}\": \"...\"}}); fix that line"
+                    )
+                kinds = {k: type(v).__name__ for k, v in row.items() if v is not None}
+                if fields is None:
+                    fields = kinds
+                    continue
+                if set(row) != set(fields):
+                    new, lost = sorted(set(row) - set(fields)), sorted(set(fields) - set(row))
+                    what = f"has field(s) {', '.join(new)} that" if new else f"lacks field(s) {', '.join(lost)} that"
+                    return DataError(
+                        f"dataset '{name}': {path} line {n} {what} the lines before it {'lack' if new else 'have'} "
+                        "(the fields are read from the first lines); give every line the same fields (null where a "
+                        "value is missing)"
+                    )
+                for key, kind in kinds.items():
+                    if fields.get(key, kind) != kind and {kind, fields[key]} != {"int", "float"}:
+                        return DataError(
+                            f"dataset '{name}': {path} line {n}: field '{key}' holds a {kind} where the lines before "
+                            f"it hold a {fields[key]}; give the field one type in every line"
+                        )
+                    fields.setdefault(key, kind)
+    if rows == 0 and files and spec["format"] == "jsonl":
+        return DataError(
+            f"dataset '{name}': {', '.join(files)} hold(s) no rows (blank lines only); fix datasets.{name}.files"
+        )
+    return None
 
 
 def _lookup(row: dict, dotted: str):
@@ -83,11 +170,11 @@ def _lookup(row: dict, dotted: str):
     return row
 
 
-def _texts(name: str, spec: dict, source=None):
+def _texts(name: str, spec: dict, work_dir=None, source=None):
     """Yield (document id, text) of the non-empty documents (of the subset ``filter``
     selects, if any) of a files source or a hub dataset read whole (streaming: false), in
     sampling order. The id is the row's index in the source."""
-    ds = load_text_dataset(spec, source)
+    ds = load_text_dataset(spec, name, work_dir, source)
     field, subset = spec["text_field"], spec.get("filter")
     ds = _text_columns(ds, spec, name)
 
@@ -157,7 +244,7 @@ def prepare_texts(name: str, spec: dict, work_dir=None) -> pd.DataFrame:
             asked += needed - len(kept)  # the first rows in sampling order stay the same
         empty = None  # stream_hub skips the empty rows as it streams: not counted
     else:
-        kept, empty, duplicates = distinct_texts(name, spec, _texts(name, spec, source), needed)
+        kept, empty, duplicates = distinct_texts(name, spec, _texts(name, spec, work_dir, source), needed)
     _check_enough(name, len(kept), spec, duplicates)
     pool = pd.DataFrame(kept, columns=["document_id", "text", "sha256"])
     pool.attrs = {

@@ -6,11 +6,18 @@ complete, so a killed job never leaves a half-written store behind.
 
 Verified when read: each array records, in its own attributes (``checksum``), its shape, its
 dtype and the SHA-256 of its values, one hash per block of ``block_rows`` rows along the first
-axis (one block per chunk row of a 2-d or higher array, the whole of a 1-d one). Every read
-through :func:`open_group` or :func:`read_array` hashes the blocks it reads and compares them:
-a missing chunk (Zarr reads it as the fill value), a truncated or corrupt one (a decode error)
-or changed values stop with one line (:class:`StoreError`) naming the store and what to
-delete. Reading a few rows (one batch of a tokens store) reads and hashes their blocks only.
+axis (one block per chunk row of a 2-d or higher array, the whole of a 1-d one); the group's
+attributes (the result's provenance) carry the SHA-256 of the rest of them (``checksum``).
+Every read through :func:`open_group` or :func:`read_array` checks the attributes and hashes
+the blocks it reads: edited provenance, a missing chunk (Zarr reads it as the fill value), a
+truncated or corrupt one (a decode error) or changed values stop with one line
+(:class:`StoreError`) naming the store and what to delete. Reading a few rows (one batch of a
+tokens store) reads and hashes their blocks only.
+
+Tables are verified the same way: a dataset's pool (``documents.parquet``) carries the
+SHA-256 of its rows and attributes in its own attributes (:func:`write_table`,
+:func:`read_table`), and a batches' manifest (``manifest.tsv``) has its SHA-256 in the
+attributes of the tokens store beside it (:func:`write_manifest`, :func:`read_manifest`).
 
 Loadable in a notebook: every array carries zarr v3 ``dimension_names`` and each store has
 consolidated metadata, so ``xarray.open_zarr(path)`` opens it (lazily and without the
@@ -19,6 +26,7 @@ checksums: :mod:`task2vec_diversity.results` loads verified copies)."""
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import warnings
@@ -97,6 +105,14 @@ def write_arrays(
             rows = array.chunks[0] if data.ndim >= 2 else (data.shape[0] if data.ndim else 1)
             array.attrs[CHECKSUM] = checksum(data, rows)
         group.attrs.update(attrs)
+        # the provenance as it reads back (JSON), hashed: an edited attribute is a fault
+        group.attrs[CHECKSUM] = {"algorithm": "sha256", "attributes": attributes_sha256(dict(group.attrs))}
+
+
+def attributes_sha256(attrs: dict) -> str:
+    """SHA-256 of a result's attributes (its provenance) other than ``checksum``, as JSON."""
+    rest = {k: v for k, v in attrs.items() if k != CHECKSUM}
+    return hashlib.sha256(json.dumps(rest, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
 def _say(error: Exception) -> str:
@@ -202,12 +218,18 @@ class Group:
         self.path = path
         try:
             self._group = zarr.open_group(str(path), mode="r")
-            self.attrs = dict(self._group.attrs)
+            attrs = dict(self._group.attrs)
             self._names = sorted(self._group.array_keys())
         except Exception as error:  # missing, or its metadata unreadable
             if not Path(path).exists():
                 raise StoreError(f"store {path} does not exist; run the workflow again to compute it") from None
             raise _fault(path, f"cannot be opened ({_say(error)})") from None
+        record = attrs.pop(CHECKSUM, None)
+        if not isinstance(record, dict) or "attributes" not in record:
+            raise _fault(path, "has no checksum of its attributes (written by an older version of the workflow)")
+        if record["attributes"] != attributes_sha256(attrs):
+            raise _fault(path, "has attributes (its provenance) that do not match their checksum (edited?)")
+        self.attrs = attrs
         self._arrays: dict[str, Array] = {}
 
     def __contains__(self, name) -> bool:
@@ -237,3 +259,98 @@ def read_array(path: str | Path, name: str) -> tuple[np.ndarray, dict]:
     group = open_group(path)
     return group[name][:], group.attrs
 
+
+# --- tables: a dataset's pool (parquet) and a batches' manifest (TSV), verified like the stores ---
+
+
+def _value_bytes(value) -> bytes:
+    if isinstance(value, str):
+        return value.encode("utf-8")
+    if isinstance(value, (bytes, bytearray)):
+        return bytes(value)
+    if isinstance(value, np.ndarray):
+        return value.dtype.str.encode() + str(value.shape).encode() + np.ascontiguousarray(value).tobytes()
+    return json.dumps(value.item() if isinstance(value, np.generic) else value, default=str).encode()
+
+
+def table_sha256(frame) -> str:
+    """SHA-256 of a table's columns, rows and attributes (other than ``checksum``)."""
+    sha = hashlib.sha256(json.dumps([[str(c) for c in frame.columns], len(frame)]).encode())
+    for column in frame.columns:
+        for value in frame[column]:
+            data = _value_bytes(value)
+            sha.update(len(data).to_bytes(8, "little") + data)
+    sha.update(attributes_sha256(frame.attrs).encode())
+    return sha.hexdigest()
+
+
+def write_table(frame, path: str | Path) -> None:
+    """Write a table (a dataset's pool) as parquet, its ``attrs`` with the SHA-256 of its rows
+    and attributes as they read back, atomically (a temporary name, renamed into place)."""
+    import pyarrow as pa
+
+    frame = frame.copy()
+    frame.attrs = {k: v for k, v in json.loads(json.dumps(frame.attrs)).items() if k != CHECKSUM}
+    back = pa.Table.from_pandas(frame, preserve_index=False).to_pandas()  # the values as read_table gets them
+    back.attrs = frame.attrs
+    frame.attrs[CHECKSUM] = {"algorithm": "sha256", "table": table_sha256(back)}
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    try:
+        frame.to_parquet(tmp, index=False)  # pandas keeps attrs in the parquet file
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _table_fault(path, problem: str, what: str) -> StoreError:
+    return StoreError(f"{path} {problem}; delete {path} and run the workflow again to {what}")
+
+
+def read_table(path: str | Path, what: str = "prepare it again"):
+    """A table written by :func:`write_table`, verified: rows and attributes match the
+    checksum it was written with, else StoreError with one line saying what to delete."""
+    import pandas as pd
+
+    try:
+        frame = pd.read_parquet(path)
+    except FileNotFoundError:
+        raise StoreError(f"{path} does not exist; run the workflow again to make it") from None
+    except Exception as error:  # noqa: BLE001 - a truncated or corrupt file
+        raise _table_fault(path, f"cannot be read ({_say(error)})", what) from None
+    record = frame.attrs.pop(CHECKSUM, None)
+    if not isinstance(record, dict) or "table" not in record:
+        raise _table_fault(path, "has no checksum (written by an older version of the workflow)", what)
+    if record["table"] != table_sha256(frame):
+        raise _table_fault(path, "does not match its checksum (rows or attributes changed since it was written)", what)
+    return frame
+
+
+def write_manifest(frame, path: str | Path) -> str:
+    """Write a manifest as TSV and return its SHA-256 (recorded in the tokens store beside it)."""
+    data = frame.to_csv(sep="\t", index=False).encode()
+    Path(path).write_bytes(data)
+    return hashlib.sha256(data).hexdigest()
+
+
+def read_manifest(path: str | Path):
+    """A batches' manifest, verified against the SHA-256 in the tokens store beside it."""
+    import io
+
+    import pandas as pd
+
+    path = Path(path)
+    tokens = path.with_name("tokens.zarr")
+    expected = open_group(tokens).attrs.get("manifest_sha256")
+    data = path.read_bytes()
+    if expected is None:
+        raise StoreError(
+            f"{tokens} records no checksum of {path} (written by an older version of the workflow); delete "
+            f"{tokens} and run the workflow again to sample the batches again"
+        )
+    if hashlib.sha256(data).hexdigest() != expected:
+        raise StoreError(
+            f"{path} does not match its checksum in {tokens} (edited?); delete {tokens} and run the workflow "
+            "again to sample the batches again (bitwise the same tokens)"
+        )
+    return pd.read_csv(io.BytesIO(data), sep="\t")
