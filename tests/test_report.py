@@ -77,6 +77,12 @@ def test_the_answer_comes_first_ranked_above_the_floor():
     assert a["published"] == "" and c["above the floor [95% CI]"] == "" and pool["rank"] == ""
 
 
+def test_a_diversity_of_zero_prints_its_floor_without_a_share():
+    t = table().iloc[:1].copy()
+    t[["diversity", "noise_share"]] = [0.0, NAN]
+    assert answer_table(t)["noise floor (share)"].tolist() == ["0.2100"]
+
+
 def test_without_floors_it_ranks_by_diversity_and_drops_the_empty_columns():
     t = table().iloc[2:].copy()
     t["rank"] = ranks(t)
