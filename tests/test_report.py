@@ -22,6 +22,7 @@ from task2vec_diversity.report import (
     markdown_page,
     noise_line,
     ranks,
+    write_pages,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -112,6 +113,9 @@ def test_markdown_and_html_open_with_the_answer_and_print_no_nan(tmp_path):
         assert not re.search(r"\bnan\b|<NA>|\bNaN\b", text)
     diversity_figure(t, tmp_path / "diversity.png")
     assert (tmp_path / "diversity.png").stat().st_size > 1000
+    write_pages(parts, "Diversity", tmp_path / "d.md", tmp_path / "d.html", str(tmp_path / "diversity.png"))
+    assert (tmp_path / "d.md").read_text() == markdown
+    assert "src='data:image/png;base64,iVBOR" in (tmp_path / "d.html").read_text()  # the PNG inlined
 
 
 @pytest.mark.parametrize("caption", sorted((ROOT / "report").glob("*.rst")), ids=lambda p: p.name)

@@ -326,6 +326,17 @@ def data_uri(path) -> str:
         return "data:image/png;base64," + base64.b64encode(image.read()).decode()
 
 
+def write_pages(parts: list, title: str, markdown_path: str, html_path: str, figure_path: str) -> None:
+    """The parts as a Markdown page (the figure linked by its file name) and an HTML page (the
+    figure inlined, so that the Snakemake report shows it)."""
+    import os
+
+    with open(markdown_path, "w") as out:
+        out.write(markdown_page(parts))
+    with open(html_path, "w") as out:
+        out.write(html_page(title, parts, {os.path.basename(figure_path): data_uri(figure_path)}))
+
+
 def html_page(title: str, parts: list, images: dict[str, str] | None = None) -> str:
     """The parts of ``diversity_sections`` as a standalone HTML page (the Snakemake report
     shows HTML, not CSV or Markdown); ``images``: each figure's path to a data URI."""
