@@ -12,10 +12,9 @@ from task2vec_diversity.report import (
     ALIGNMENT_COLUMNS,
     alignment_row,
     alignment_sections,
-    data_uri,
     heatmap_figure,
-    html_page,
     markdown_page,
+    write_pages,
 )
 from task2vec_diversity.runner import run
 from task2vec_diversity.store import read_array
@@ -41,10 +40,7 @@ def main(snakemake, log):
     heatmap_figure(layout, snakemake.output.figure, "Alignment coefficient (1 - cross diversity)")
     figure = os.path.basename(snakemake.output.figure)
     parts = alignment_sections(table, layout, figure)
-    with open(snakemake.output.markdown, "w") as out:
-        out.write(markdown_page(parts))
-    with open(snakemake.output.html, "w") as out:
-        out.write(html_page("Alignment", parts, {figure: data_uri(snakemake.output.figure)}))
+    write_pages(parts, "Alignment", snakemake.output.markdown, snakemake.output.html, snakemake.output.figure)
     log.info("alignment of %d pairs:\n%s", len(table), markdown_page(parts))
 
 

@@ -20,7 +20,7 @@ from task2vec_diversity.baselines import (
 from task2vec_diversity.coefficients import coefficient
 from task2vec_diversity.distance import upper_triangle
 from task2vec_diversity.errors import ProvenanceError
-from task2vec_diversity.report import data_uri, html_page, markdown_page
+from task2vec_diversity.report import markdown_page, write_pages
 from task2vec_diversity.runner import run
 from task2vec_diversity.store import open_group, read_array
 
@@ -65,10 +65,7 @@ def main(snakemake, log):
     agreement_figure(table, "task2vec_diversity", MEASURES, snakemake.output.figure, agreement.to_dict("records"))
     figure = os.path.basename(snakemake.output.figure)
     parts = ["# Baselines", table, "Rank agreement with the Task2Vec diversity:", agreement, ("Baselines", figure)]
-    with open(snakemake.output.markdown, "w") as out:
-        out.write(markdown_page(parts))
-    with open(snakemake.output.html, "w") as out:
-        out.write(html_page("Baselines", parts, {figure: data_uri(snakemake.output.figure)}))
+    write_pages(parts, "Baselines", snakemake.output.markdown, snakemake.output.html, snakemake.output.figure)
     log.info("baselines of %d datasets:\n%s", len(table), markdown_page(parts))
 
 

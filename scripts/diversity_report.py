@@ -11,18 +11,17 @@ from task2vec_diversity.distance import pooled_matrix, upper_triangle
 from task2vec_diversity.noise import noise_columns
 from task2vec_diversity.report import (
     COLUMNS,
-    data_uri,
     diversity_figure,
     diversity_row,
     diversity_sections,
     histogram_figure,
     html_body,
-    html_page,
     markdown_page,
     markdown_table,
     noise_line,
     noise_summary,
     ranks,
+    write_pages,
 )
 from task2vec_diversity.runner import compute, run
 from task2vec_diversity.store import read_array
@@ -87,10 +86,7 @@ def main(snakemake, log):
     summary = "\n".join(filter(None, [line, noise_summary(table)]))
     figure = os.path.basename(snakemake.output.headline)
     parts = diversity_sections(table, summary, figure)
-    with open(snakemake.output.markdown, "w") as out:
-        out.write(markdown_page(parts))
-    with open(snakemake.output.html, "w") as out:
-        out.write(html_page("Diversity", parts, {figure: data_uri(snakemake.output.headline)}))
+    write_pages(parts, "Diversity", snakemake.output.markdown, snakemake.output.html, snakemake.output.headline)
     with open(snakemake.output.answer, "w") as out:  # the compact table, on the report's first page
         out.write(html_body([*parts[1:3], *line.splitlines()]) + "\n")
     with open(snakemake.output.decomposition_markdown, "w") as out:

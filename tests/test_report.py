@@ -22,6 +22,7 @@ from task2vec_diversity.report import (
     markdown_page,
     noise_line,
     ranks,
+    write_pages,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -77,6 +78,12 @@ def test_the_answer_comes_first_ranked_above_the_floor():
     assert a["published"] == "" and c["above the floor [95% CI]"] == "" and pool["rank"] == ""
 
 
+def test_a_diversity_of_zero_prints_its_floor_without_a_share():
+    t = table().iloc[:1].copy()
+    t[["diversity", "noise_share"]] = [0.0, NAN]
+    assert answer_table(t)["noise floor (share)"].tolist() == ["0.2100"]
+
+
 def test_without_floors_it_ranks_by_diversity_and_drops_the_empty_columns():
     t = table().iloc[2:].copy()
     t["rank"] = ranks(t)
@@ -106,6 +113,9 @@ def test_markdown_and_html_open_with_the_answer_and_print_no_nan(tmp_path):
         assert not re.search(r"\bnan\b|<NA>|\bNaN\b", text)
     diversity_figure(t, tmp_path / "diversity.png")
     assert (tmp_path / "diversity.png").stat().st_size > 1000
+    write_pages(parts, "Diversity", tmp_path / "d.md", tmp_path / "d.html", str(tmp_path / "diversity.png"))
+    assert (tmp_path / "d.md").read_text() == markdown
+    assert "src='data:image/png;base64,iVBOR" in (tmp_path / "d.html").read_text()  # the PNG inlined
 
 
 @pytest.mark.parametrize("caption", sorted((ROOT / "report").glob("*.rst")), ids=lambda p: p.name)

@@ -206,12 +206,14 @@ def answer_table(table: pd.DataFrame) -> pd.DataFrame:
     for row in table.sort_values("rank", na_position="last", kind="stable").itertuples(index=False):
         has_floor = not np.isnan(row.noise_floor)
         why = "none for a pool" if row.kind == "pool" else "not configured"
+        # the share is undefined for a diversity of 0 (identical batches)
+        share = "" if np.isnan(row.noise_share) else f" ({100 * row.noise_share:.0f}%)"
         rows.append(
             {
                 "rank": "" if pd.isna(row.rank) else str(row.rank),
                 "dataset": row.dataset if row.kind == "dataset" else f"{row.dataset} (pool)",
                 "diversity [95% CI]": _interval(row.diversity, row.ci95_low, row.ci95_high),
-                "noise floor (share)": f"{row.noise_floor:.4f} ({100 * row.noise_share:.0f}%)" if has_floor else why,
+                "noise floor (share)": f"{row.noise_floor:.4f}{share}" if has_floor else why,
                 "above the floor [95% CI]": _interval(
                     row.diversity_above_noise, row.diversity_above_noise_ci95_low, row.diversity_above_noise_ci95_high
                 )
@@ -322,6 +324,17 @@ def data_uri(path) -> str:
 
     with open(path, "rb") as image:
         return "data:image/png;base64," + base64.b64encode(image.read()).decode()
+
+
+def write_pages(parts: list, title: str, markdown_path: str, html_path: str, figure_path: str) -> None:
+    """The parts as a Markdown page (the figure linked by its file name) and an HTML page (the
+    figure inlined, so that the Snakemake report shows it)."""
+    import os
+
+    with open(markdown_path, "w") as out:
+        out.write(markdown_page(parts))
+    with open(html_path, "w") as out:
+        out.write(html_page(title, parts, {os.path.basename(figure_path): data_uri(figure_path)}))
 
 
 def html_page(title: str, parts: list, images: dict[str, str] | None = None) -> str:
@@ -439,7 +452,9 @@ def noise_summary(table: pd.DataFrame) -> str:
         told = row.diversity_above_noise_ci95_low > 0
         lines.append(
             f"- {row.dataset}: diversity {row.diversity:.4f}, noise floor {row.noise_floor:.4f} "
-            f"[{row.noise_floor_ci95_low:.4f}, {row.noise_floor_ci95_high:.4f}] ({100 * row.noise_share:.0f}% of it), "
+            f"[{row.noise_floor_ci95_low:.4f}, {row.noise_floor_ci95_high:.4f}]"
+            + ("" if np.isnan(row.noise_share) else f" ({100 * row.noise_share:.0f}% of it)")
+            + ", "
             f"above the floor {row.diversity_above_noise:.4f} [{row.diversity_above_noise_ci95_low:.4f}, "
             f"{row.diversity_above_noise_ci95_high:.4f}]" + ("" if told else ": not told apart from its noise floor")
         )
