@@ -21,7 +21,6 @@ from task2vec_diversity import hub
 from task2vec_diversity import inputs
 from task2vec_diversity import paths
 from task2vec_diversity import gpus
-from task2vec_diversity import report as report_lib
 from task2vec_diversity.errors import ConfigError, UserError
 
 # the config files as YAML text first (a key given twice, a tag), then the demo's config
@@ -54,7 +53,7 @@ CONFIG_FILES = [os.path.relpath(f) for f in workflow.overwrite_configfiles] or [
 ]
 if not workflow.output_settings.dryrun:
     try:
-        report_lib.check_config_files(CONFIG_FILES)
+        cfg.check_config_files(CONFIG_FILES)
     except ConfigError as error:
         sys.exit(f"error: {error}")
 
@@ -222,13 +221,12 @@ def data_files_sha256(dataset):
     once (and again only when it changes); a local folder that is a clean git checkout by
     its commit instead."""
     if dataset not in FILES_SHA256:
-        spec = CONFIG["datasets"][dataset]
+        files, commits = inputs.identity_files(CONFIG["datasets"][dataset])
         FILES_SHA256[dataset] = {
             **inputs.cached_sha256(
-                inputs.hashed_files(spec),
-                ".snakemake/task2vec_diversity/files_sha256.json",
+                files, ".snakemake/task2vec_diversity/files_sha256.json"
             ),
-            **inputs.folder_commits(spec),
+            **commits,
         }
     return FILES_SHA256[dataset]
 

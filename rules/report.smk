@@ -32,7 +32,7 @@ rule diversity_report:
             category="Noise floor and Fisher regime",
         ),
         decomposition_markdown="results/report/decomposition.md",
-        configfiles=report_lib.CONFIG_RECORD,
+        configfiles=paths.CONFIG_RECORD,
         # the compact table as HTML, which report/workflow.rst puts on the report's first page
         answer="results/report/answer.html",
         decomposition_figure=report(

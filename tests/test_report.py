@@ -9,13 +9,13 @@ import pytest
 from docutils.core import publish_parts
 from jinja2 import Template
 
+from task2vec_diversity.config import check_config_files
 from task2vec_diversity.errors import ConfigError
 from task2vec_diversity.report import (
     ANSWER_COLUMNS,
     COLUMNS,
     alignment_sections,
     answer_table,
-    check_config_files,
     diversity_figure,
     diversity_sections,
     html_page,

@@ -13,7 +13,7 @@ import copy
 import json
 from pathlib import Path
 
-from . import schema, schema_check
+from . import paths, schema, schema_check
 from .errors import ConfigError
 from .identity import (  # noqa: F401  (the rules and scripts read them from here)
     COSMETIC_KEYS,
@@ -316,6 +316,22 @@ def _task_sampling(sampling: dict) -> dict:
     """Sampling of an image dataset: n_batches tasks of n_way classes x k_shot images; the
     batch of a task is its n_way x k_shot images and it has no token length."""
     return {**sampling, "batch_size": sampling["n_way"] * sampling["k_shot"], "max_length": None}
+
+
+def check_config_files(files: list[str], record: str = paths.CONFIG_RECORD) -> None:
+    """One folder, one config: raise ConfigError (one line) when ``record`` says this folder's
+    report was made from other config files than ``files``, whose run would overwrite it."""
+    try:
+        with open(record) as lines:
+            before = [line.strip() for line in lines if line.strip()]
+    except FileNotFoundError:
+        return
+    if before != list(files):
+        raise ConfigError(
+            f"this folder's results/ holds the report of {', '.join(before)}, not of {', '.join(files)}: "
+            "run it in a folder of its own with --directory <folder> (nothing here is overwritten), "
+            f"or delete {record} to let it replace that report"
+        )
 
 
 # --- from measurement to decisions: downstream correlation, baselines, data selection ---

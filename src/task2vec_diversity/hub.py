@@ -252,7 +252,7 @@ def dataset_source(spec: dict) -> tuple[str, str | None]:
     """Where a hub dataset's files are read from, and the commit they are at:
     - a local folder (a hub-shaped folder, e.g. a ``git clone`` of the repository) as given, at
       the commit of its clean git checkout (None otherwise: then its files are hashed, see
-      inputs.hashed_files);
+      inputs.identity_files);
     - a hub id with the hub offline: its snapshot in the Hugging Face cache, at the commit the
       cache's ref names;
     - a hub id: the hub, at the commit its revision (branch, tag or commit; default main)

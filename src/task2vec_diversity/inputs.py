@@ -214,22 +214,16 @@ def file_sha256(path: str, fmt: str | None = None, name: str = "") -> str:
     return sha.hexdigest()
 
 
-def hashed_files(spec: dict) -> list[str]:
-    """The local files whose content hashes identify a dataset: all of local_files but those
-    of a local folder that is a clean git checkout (its commit identifies them: folder_commits)."""
+def identity_files(spec: dict) -> tuple[list[str], dict[str, str]]:
+    """What identifies a dataset's local inputs: the files whose content hashes do (all of
+    local_files but those of a local folder that is a clean git checkout), and
+    {folder: 'git <commit>'} for each folder that is one (each checkout asked once)."""
     if spec.get("source") == "mix":
-        return sorted({f for part in spec["components"].values() for f in hashed_files(part["spec"])})
-    folder = local_folder(spec)
-    return [] if folder is not None and folder_commit(folder) else local_files(spec)
-
-
-def folder_commits(spec: dict) -> dict[str, str]:
-    """{folder: 'git <commit>'} of the local hub-shaped folders that are clean git checkouts."""
-    if spec.get("source") == "mix":
-        return {k: v for part in spec["components"].values() for k, v in folder_commits(part["spec"]).items()}
+        parts = [identity_files(part["spec"]) for part in spec["components"].values()]
+        return sorted({f for files, _ in parts for f in files}), {k: v for _, c in parts for k, v in c.items()}
     folder = local_folder(spec)
     commit = folder and folder_commit(folder)
-    return {folder: f"git {commit}"} if commit else {}
+    return ([], {folder: f"git {commit}"}) if commit else (local_files(spec), {})
 
 
 def files_sha256(name: str, spec: dict) -> dict[str, str]:
@@ -237,8 +231,8 @@ def files_sha256(name: str, spec: dict) -> dict[str, str]:
     <commit>' for a folder that is a clean git checkout)."""
     if spec.get("source") == "mix":
         return {k: v for part in spec["components"].values() for k, v in files_sha256(name, part["spec"]).items()}
-    found = {path: file_sha256(path, spec.get("format"), name) for path in hashed_files(spec)}
-    return {**found, **folder_commits(spec)}
+    files, commits = identity_files(spec)
+    return {**{path: file_sha256(path, spec.get("format"), name) for path in files}, **commits}
 
 
 def cached_sha256(paths, cache: str | Path | None = None) -> dict[str, str]:

@@ -20,6 +20,8 @@ DISTANCES = RESULTS + "/distances/{dataset}.zarr"
 CROSS_DISTANCES = RESULTS + "/distances/cross/{a}/{b}.zarr"
 NOISE_DISTANCES = RESULTS + "/distances/noise/{dataset}.zarr"
 BATCH_STORES = "batch*.zarr"  # a folder's batch stores, in batch order when sorted
+# the config file(s) the report in results/report was made from (written by its job)
+CONFIG_RECORD = RESULTS + "/report/configfiles.txt"
 
 
 def inside(results: str | Path, path: str) -> Path:

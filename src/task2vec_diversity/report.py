@@ -7,7 +7,6 @@ import numpy as np
 import pandas as pd
 
 from .coefficients import coefficient
-from .errors import ConfigError
 from .noise import CROSS_NOISE_COLUMNS, NOISE_COLUMNS
 
 # the answer first (the coefficient, its noise floor, the part above it and the rank by it),
@@ -49,26 +48,6 @@ NOISE_ADVICE = (
     "raise `task2vec.fisher_samples` (now {k}): the floor falls as 1/K, and K = 4 took 1.32 times "
     "the embedding time of K = 1 on the demo (docs/noise-floor.md)"
 )
-# the config file(s) the report in results/report was made from (written by its job)
-CONFIG_RECORD = "results/report/configfiles.txt"
-
-
-def check_config_files(files: list[str], record: str = CONFIG_RECORD) -> None:
-    """One folder, one config: raise ConfigError (one line) when ``record`` says this folder's
-    report was made from other config files than ``files``, whose run would overwrite it."""
-    try:
-        with open(record) as lines:
-            before = [line.strip() for line in lines if line.strip()]
-    except FileNotFoundError:
-        return
-    if before != list(files):
-        raise ConfigError(
-            f"this folder's results/ holds the report of {', '.join(before)}, not of {', '.join(files)}: "
-            "run it in a folder of its own with --directory <folder> (nothing here is overwritten), "
-            f"or delete {record} to let it replace that report"
-        )
-
-
 ALIGNMENT_COLUMNS = [
     "train",
     "eval",
