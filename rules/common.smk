@@ -96,9 +96,28 @@ BUILT_PROBES = {
 HUB_PROBES = hub.hub_probes(CONFIG)
 HUB_DATASETS = [d for d in DATASETS if hub.needs_hub(CONFIG["datasets"][d])]
 LOCAL_DATASETS = [d for d in DATASETS if d not in HUB_DATASETS]
+# The embedding jobs (rules/embed.smk), by the name of their rule; stores, log, datasets. Rule
+# embed_shard writes the stores of the batches whose numbers start with {shard}; a shard it
+# cannot name so (embeddings_per_job not 1, 10, 100 or 1000, or a smaller last shard) gets a
+# rule of its own, embed_shard_<first>_<last>, whose stores are written out.
 EMBEDDINGS_PER_JOB = CONFIG["task2vec"]["embeddings_per_job"]
-# one embedding job writes the stores of the batches whose numbers start with {shard}
-SHARD_OUTPUTS = [directory(p) for p in paths.shard_stores(EMBEDDINGS_PER_JOB)]
+N_BATCHES = {d: CONFIG["datasets"][d]["sampling"]["n_batches"] for d in DATASETS}
+OTHER_SHARDS = paths.other_shards(N_BATCHES, EMBEDDINGS_PER_JOB)
+EMBEDDING_JOBS = {
+    "embed_shard": (
+        paths.shard_stores(EMBEDDINGS_PER_JOB),
+        "shard{shard}",
+        [d for d in DATASETS if paths.prefix_shards(N_BATCHES[d], EMBEDDINGS_PER_JOB)],
+    ),
+    **{
+        f"embed_shard_{first:04d}_{first + count - 1:04d}": (
+            paths.listed_stores(first, count),
+            f"batches{first:04d}-{first + count - 1:04d}",
+            datasets,
+        )
+        for (first, count), datasets in OTHER_SHARDS.items()
+    },
+}
 
 
 wildcard_constraints:

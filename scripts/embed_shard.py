@@ -8,7 +8,7 @@ import torch
 
 from task2vec_diversity.gpus import job_device
 from task2vec_diversity.noise import repeat_seed
-from task2vec_diversity.paths import batch_store, shard_batches
+from task2vec_diversity.paths import batch_index, batch_store
 from task2vec_diversity.probe import load_image_processor, load_model, resolved_revision
 from task2vec_diversity.runner import library_versions, run
 from task2vec_diversity.shard import embed_shard
@@ -57,8 +57,8 @@ def main(snakemake, log):
     repeat = getattr(snakemake.params, "repeat", 0)
     if repeat:
         outputs = {i: batch_store(snakemake.output[0], i) for i in range(snakemake.params.noise_batches)}
-    else:  # rule embed_shard: one store per batch of the shard
-        outputs = dict(zip(shard_batches(snakemake.wildcards.shard, len(snakemake.output)), snakemake.output))
+    else:  # rule embed_shard (or embed_shard_<first>_<last>): one store per batch of the shard
+        outputs = {batch_index(store): store for store in snakemake.output}
     batches = open_group(snakemake.input.batches)
     kind = batches.attrs.get("kind", "text")
     settings = Settings(**identity["task2vec"])

@@ -82,6 +82,10 @@ def test_code_edits_and_execution_settings_rerun_nothing(copy):
     moved = {**config, "task2vec": {**config["task2vec"], "device": "cuda", "embeddings_per_job": 1}}
     assert nothing_to_do(run(code, workdir, moved, "-n"))
     assert nothing_to_do(run(code, workdir, {**config, "task2vec": {**config["task2vec"], "device": "auto"}}, "-n"))
+    # 3 a job: jobs of 0-2, 3-5, 6-8 and 9 alone, other rules, the same stores
+    assert nothing_to_do(
+        run(code, workdir, {**config, "task2vec": {**config["task2vec"], "embeddings_per_job": 3}}, "-n")
+    )
     # without the workflow profile (Snakemake's default triggers) the same edit re-embeds everything
     legacy = run(code, workdir, config, "-n", "--workflow-profile", "none")
     assert planned_jobs(legacy)["embed_shard"] == 1 and "code has changed" in legacy.stdout + legacy.stderr
@@ -160,3 +164,25 @@ def test_local_jobs_take_different_gpus_and_wait_for_a_free_one(tmp_path):
     for lock in gpus._held[held:]:
         lock.close()
     del gpus._held[held:]
+
+
+def test_more_batches_in_jobs_of_any_size_embed_only_the_new_ones_and_the_shard_they_share(copy):
+    """10 batches embedded 10 a job, then 13 at 4 a job: jobs 0-3, 4-7, 8-11, 12. Only 8-11 and
+    12 run; 8 and 9 are embedded again, bit for bit what the first run wrote."""
+    code, workdir, config = copy
+    before = stores(workdir)
+    old = {p.name: open_group(p)["embedding"][:] for p in before}
+    more = {**config, "task2vec": {**config["task2vec"], "embeddings_per_job": 4}}
+    more["sampling"] = {**config["sampling"], "n_batches": 13}
+    jobs = planned_jobs(run(code, workdir, more, "-n"))
+    embedding = {rule: n for rule, n in jobs.items() if rule.startswith("embed_shard")}
+    assert embedding == {"embed_shard_0008_0011": 1, "embed_shard_0012_0012": 1}, jobs
+    result = run(code, workdir, more)
+    assert result.returncode == 0, result.stderr[-3000:]
+    after = stores(workdir)
+    assert len(after) == 13
+    for path, mtime in before.items():
+        assert (after[path] == mtime) == (path.name not in ("batch0008.zarr", "batch0009.zarr")), path
+        assert (open_group(path)["embedding"][:] == old[path.name]).all(), path
+    logs = workdir / "logs/embed_shard/upper_bound"
+    assert sorted(p.name for p in logs.glob("*/batches*.log")) == ["batches0008-0011.log", "batches0012-0012.log"]

@@ -150,9 +150,10 @@ def gpu_rules() -> set[str]:
     """The rules that declare a `gpu` resource (and so ask SLURM for a GPU)."""
     found = set()
     for smk in (ROOT / "rules").glob("*.smk"):
-        for name, body in re.findall(r"^rule (\w+):\n(.*?)(?=^rule |\Z)", smk.read_text(), re.M | re.S):
+        for name, body in re.findall(r"^\s*rule(?: (\w+))?:\n(.*?)(?=^\s*rule[ :]|\Z)", smk.read_text(), re.M | re.S):
             if re.search(r"^\s+gpu=", body, re.M):
-                found.add(name)
+                # the rules of EMBEDDING_JOBS (rules/embed.smk) take embed_shard's resources
+                found.add(name or "embed_shard")
     return found
 
 

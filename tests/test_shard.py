@@ -44,4 +44,37 @@ def test_a_shard_writes_the_stores_of_its_batches_numbers(per_job):
         assert len(shards) == 1, (name, patterns)
         shard = shards.pop()
         stores = [p.format(shard=shard) for p in patterns]
-        assert dict(zip(paths.shard_batches(shard, per_job), stores))[index] == name
+        assert name in stores and paths.batch_index(name) == index
+        # the shard's stores are its per_job consecutive batches, as paths.shards cuts them
+        first = index - index % per_job
+        assert [paths.batch_index(s) for s in stores] == list(range(first, first + per_job))
+        assert (first, per_job) in paths.shards(first + per_job, per_job)
+
+
+def test_shards_of_any_size_cover_every_batch_once():
+    """Worked by hand: 25 batches, 10 a job, are 0-9, 10-19 and a last job of 20-24."""
+    assert paths.shards(25, 10) == [(0, 10), (10, 10), (20, 5)]
+    assert paths.shards(7, 3) == [(0, 3), (3, 3), (6, 1)]
+    assert paths.shards(4, 16) == [(0, 4)]
+    for n, per_job in [(1, 1), (200, 10), (199, 7), (1000, 64)]:
+        covered = [first + k for first, count in paths.shards(n, per_job) for k in range(count)]
+        assert covered == list(range(n))
+    assert paths.prefix_shards(200, 10) and paths.prefix_shards(3, 1)
+    assert not paths.prefix_shards(25, 10) and not paths.prefix_shards(14, 7)
+
+
+def test_the_shards_embed_shard_cannot_name_get_a_rule_each_shared_by_datasets():
+    n_batches = {"regular": 20, "tail": 25, "longer": 35}
+    other = paths.other_shards(n_batches, 10)
+    # "regular" is all embed_shard's; the others' shards are written out, 0-9 and 10-19 shared
+    assert other == {
+        (0, 10): ["tail", "longer"],
+        (10, 10): ["tail", "longer"],
+        (20, 5): ["tail"],
+        (20, 10): ["longer"],
+        (30, 5): ["longer"],
+    }
+    stores = paths.listed_stores(20, 5)
+    assert stores[0] == "results/embeddings/{dataset}/{key}/batch0020.zarr" and len(stores) == 5
+    assert [paths.batch_index(s) for s in stores] == [20, 21, 22, 23, 24]
+    assert set(paths.other_shards({"a": 14, "b": 7}, 7)) == {(0, 7), (7, 7)}

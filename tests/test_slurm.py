@@ -206,17 +206,21 @@ def test_hub_ids_run_with_the_compute_jobs_offline(cluster, tmp_path_factory):
 
 def test_an_embedding_asks_slurm_for_a_gpu_and_stops_when_it_sees_none(slurm_run, cluster):
     """device auto: the rule's gpu resource becomes sbatch --gpus=1; on this cluster's fake GPUs
-    the job sees no CUDA device and stops with one line, after its retry; nothing is lost."""
+    the job sees no CUDA device and stops with one line, after its retry; nothing is lost. With
+    3 embeddings a job, the 3 more batches are a rule of their own (embed_shard_0003_0005) that
+    takes the profile's settings for embed_shard (its mem_mb: 1000 MB, every other rule 500)."""
     workdir, config, _ = slurm_run
     before = sorted(p.name for p in (workdir / "results/embeddings/local").rglob("batch*.zarr"))
-    auto = {**config, "task2vec": {**config["task2vec"], "device": "auto"}}
-    auto["datasets"] = {**config["datasets"], "local": {**config["datasets"]["local"], "sampling": {"n_batches": 4}}}
+    auto = {**config, "task2vec": {**config["task2vec"], "device": "auto", "embeddings_per_job": 3}}
+    auto["datasets"] = {**config["datasets"], "local": {**config["datasets"]["local"], "sampling": {"n_batches": 6}}}
     code, output, seconds = run_on_slurm(workdir, auto, cluster, "results/distances/local.zarr")
     assert code not in (0, 124, 137), output[-5000:]
-    lines = sbatch_calls(output)["embed_shard"]
-    assert lines and all(" --gpus=1" in line for line in lines), lines
-    log = next((workdir / "logs/embed_shard/local").glob("*/shard0003.log")).read_text()
+    calls = sbatch_calls(output)
+    assert {rule for rule in calls if rule.startswith("embed")} == {"embed_shard_0003_0005"}, calls.keys()
+    lines = calls["embed_shard_0003_0005"]
+    assert all(" --gpus=1" in line for line in lines) and " --mem 1000 " in lines[0], lines
+    log = next((workdir / "logs/embed_shard/local").glob("*/batches0003-0005.log")).read_text()
     errors = [line for line in log.splitlines() if " ERROR " in line]
-    assert len(errors) == 1 and "embed_shard asked for a GPU but sees none" in errors[0], log
+    assert len(errors) == 1 and "embed_shard_0003_0005 asked for a GPU but sees none" in errors[0], log
     assert sorted(p.name for p in (workdir / "results/embeddings/local").rglob("batch*.zarr")) == before
     print(f"GPU-required failure reported after {seconds:.0f} s")

@@ -235,12 +235,6 @@ def _dataset(name: str, spec: dict, given: dict, config: dict) -> dict:
             f"config: '{where}.task2vec.variant' is {out['task2vec']['variant']!r}, a text-only variant; image "
             "tasks are embedded as in the original Task2Vec: use variant reference"
         )
-    per_job = config["task2vec"]["embeddings_per_job"]
-    if out["sampling"]["n_batches"] % per_job:
-        raise ConfigError(
-            f"config: '{where}.sampling.n_batches' ({out['sampling']['n_batches']}) must be a multiple of "
-            f"task2vec.embeddings_per_job ({per_job}); change one of them"
-        )
     _check_length(name, out)
     if source == "files":
         if isinstance(out["files"], str):

@@ -86,8 +86,10 @@ def job_device(resources, log=None, slot_dir: str = SLOT_DIR, environ=os.environ
     import torch
 
     if not torch.cuda.is_available() or torch.cuda.device_count() == 0:
-        raise GPUError(f"{rule} asked for a GPU but sees none ({_why_none(torch, environ)}); nothing was "
-                       "computed: run it where a GPU is, or set task2vec.device: cpu to embed on CPUs")
+        raise GPUError(
+            f"{rule} asked for a GPU but sees none ({_why_none(torch, environ)}); nothing was "
+            "computed: run it where a GPU is, or set task2vec.device: cpu to embed on CPUs"
+        )
     if "SLURM_JOB_ID" in environ:
         return "cuda:0"
     return f"cuda:{take_slot(torch.cuda.device_count(), slot_dir, log)}"

@@ -34,18 +34,51 @@ def batch_store(folder: str, index: int) -> str:
     return f"{folder}/batch{index:04d}.zarr"
 
 
+# embeddings_per_job values whose shards one rule names by a prefix of their 4-digit batch numbers
+PREFIX_SHARD_SIZES = (1, 10, 100, 1000)
+
+
+def batch_index(store: str) -> int:
+    """The batch number of a store named by batch_store."""
+    return int(Path(store).name.removeprefix("batch").removesuffix(".zarr"))
+
+
+def shards(n_batches: int, per_job: int) -> list[tuple[int, int]]:
+    """A dataset's embedding jobs, as (first batch, number of batches): consecutive batches,
+    ``per_job`` a job, the last job smaller when ``per_job`` does not divide ``n_batches``."""
+    return [(first, min(per_job, n_batches - first)) for first in range(0, n_batches, per_job)]
+
+
+def prefix_shards(n_batches: int, per_job: int) -> bool:
+    """Whether rule embed_shard's patterns (shard_stores) name every shard of a dataset."""
+    return per_job in PREFIX_SHARD_SIZES and n_batches % per_job == 0
+
+
 def shard_stores(per_job: int) -> list[str]:
-    """The stores one embedding job writes, as patterns of {dataset}, {key} and {shard}: the
-    ``per_job`` (1, 10 or 100) batches whose 4-digit number starts with {shard}."""
+    """The stores one job of rule embed_shard writes, as patterns of {dataset}, {key} and
+    {shard}: the ``per_job`` (a PREFIX_SHARD_SIZES) batches whose number starts with {shard}."""
     digits = len(str(per_job)) - 1
     if not digits:
         return [f"{EMBEDDINGS}/batch{{shard}}.zarr"]
     return [f"{EMBEDDINGS}/batch{{shard}}{k:0{digits}d}.zarr" for k in range(per_job)]
 
 
-def shard_batches(shard: str, per_job: int) -> list[int]:
-    """The batch numbers of a shard, in the order of its stores (shard_stores)."""
-    return [int(shard) * per_job + k for k in range(per_job)]
+def other_shards(n_batches: dict, per_job: int) -> dict[tuple[int, int], list[str]]:
+    """The shards rule embed_shard cannot name (``per_job`` not a PREFIX_SHARD_SIZES, or a
+    dataset's smaller last shard), each with the datasets that have it: a rule each, whose
+    stores are written out (a pattern of {dataset} and {key}). A dataset's shards are all named
+    one way or all the other, so that no store has two rules."""
+    out = {}
+    for dataset, n in n_batches.items():
+        if not prefix_shards(n, per_job):
+            for shard in shards(n, per_job):
+                out.setdefault(shard, []).append(dataset)
+    return out
+
+
+def listed_stores(first: int, count: int) -> list[str]:
+    """The stores of batches first .. first + count - 1, as patterns of {dataset} and {key}."""
+    return [batch_store(EMBEDDINGS, i) for i in range(first, first + count)]
 
 
 def ordered(a: str, b: str, order: list) -> tuple[str, str]:

@@ -135,7 +135,7 @@ def _diagnose_json(name: str, spec: dict) -> DataError | None:
                 if not isinstance(row, dict):
                     return DataError(
                         f"dataset '{name}': {path} line {n} is a JSON {type(row).__name__}, not an object of fields "
-                        f"(one document per line, e.g. {{\"{spec['text_field']}\": \"...\"}}); fix that line"
+                        f'(one document per line, e.g. {{"{spec["text_field"]}": "..."}}); fix that line'
                     )
                 kinds = {k: type(v).__name__ for k, v in row.items() if v is not None}
                 if fields is None:
