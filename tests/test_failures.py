@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -70,6 +72,20 @@ def test_a_yaml_tag_is_refused_naming_it_not_tabs(tag, tmp_path, monkeypatch):
     with pytest.raises(ConfigError) as error:
         check_text(f"probe:\n  id: {tag}\n", "c.yaml")
     assert one_line(error).startswith(f"config: c.yaml line 2: the YAML tag {tag.split()[0]} (at 'probe.id') is not")
+    assert not (tmp_path / "hacked").exists()
+
+
+def test_a_configfile_snakemake_cannot_read_gets_its_line_from_the_config_text_command(tmp_path):
+    """Snakemake reads a --configfile before the workflow starts: a tag there gets Snakemake's
+    own words. The command its docs give names the line; a plain file is ok."""
+    bad, good = tmp_path / "bad.yaml", tmp_path / "good.yaml"
+    bad.write_text("probe: {id: gpt2}\ndatasets:\n  a: !!python/object/apply:os.system ['touch hacked']\n")
+    good.write_text("probe: {id: gpt2}\ndatasets:\n  a: {source: upper_bound}\n")
+    command = [sys.executable, "-m", "task2vec_diversity.config_text"]
+    result = subprocess.run([*command, str(bad)], capture_output=True, text=True, cwd=tmp_path)
+    assert result.returncode == 1 and result.stdout.count("\n") == 1, result.stdout + result.stderr
+    assert result.stdout.startswith(f"error: config: {bad} line 3: the YAML tag !!python/object/apply:os.system (at")
+    assert subprocess.run([*command, str(good)], capture_output=True, text=True).returncode == 0
     assert not (tmp_path / "hacked").exists()
 
 

@@ -69,3 +69,22 @@ def _walk(node, where: str, path: str) -> None:
 
 def _at(path: str) -> str:
     return f"(at '{path}') " if path else ""
+
+
+def main(argv: list[str]) -> int:
+    """``python -m task2vec_diversity.config_text FILE...``: the one line for a config file that
+    Snakemake could not read. Snakemake reads a ``--configfile`` before the workflow starts and
+    words a tag or a YAML error there as "not valid JSON or YAML"; this names the line."""
+    try:
+        check(argv)
+    except ConfigError as error:
+        print(f"error: {error}")
+        return 1
+    print(f"ok: {', '.join(argv)}: no YAML error, no tag, no key given twice")
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(main(sys.argv[1:]))
